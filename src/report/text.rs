@@ -1,0 +1,306 @@
+//! The text a fund manager reads: the summary of a run (from its result, so
+//! a saved result prints the same) and what `check` says about a scenario.
+
+use std::fmt::Write;
+
+use super::{amount_words, count, currency_word, millions, percent};
+use crate::model::Model;
+use crate::model::analytic;
+use crate::result::RunResult;
+use crate::stats::{Probability, Stat};
+
+fn interval(p: &Probability) -> String {
+    format!("[{}, {}]", percent(p.ci95[0]), percent(p.ci95[1]))
+}
+
+fn money_row(out: &mut String, label: &str, s: &Stat) {
+    let _ = writeln!(
+        out,
+        "  {label:<30}{:>11}{:>11}{:>11}{:>11}",
+        millions(s.mean),
+        millions(s.quantiles.p95),
+        millions(s.quantiles.p99),
+        millions(s.quantiles.p99_9)
+    );
+}
+
+/// The summary of a run.
+pub fn summary(r: &RunResult) -> String {
+    let mut out = String::new();
+    let unit = currency_word(&r.scenario.currency);
+    let _ = writeln!(out, "{}", r.scenario.name);
+    if !r.scenario.description.is_empty() {
+        let _ = writeln!(out, "{}", r.scenario.description);
+    }
+    if let Some(stress) = &r.scenario.stress {
+        let _ = writeln!(out, "Stress applied: {stress}");
+    }
+    let _ = writeln!(out);
+    let p = &r.portfolio;
+    let _ = writeln!(
+        out,
+        "  Plan        {} {unit} in {} loans over {} year{}",
+        amount_words(p.volume),
+        count(p.loans),
+        r.horizon_years,
+        if r.horizon_years == 1 { "" } else { "s" }
+    );
+    let leverage = r.leverage.map_or_else(|| "n/a: the pool has no money".to_string(), |l| format!("{l:.1}x"));
+    let _ = writeln!(
+        out,
+        "  Pool        {} {unit} initially, {} {unit} with top-ups (leverage {leverage})",
+        amount_words(p.initial_balance),
+        amount_words(p.pool_money)
+    );
+    let _ = writeln!(
+        out,
+        "  Expected    loss {} {unit}, claims {} {unit} (closed form)",
+        amount_words(p.expected_loss),
+        amount_words(p.expected_claims)
+    );
+    let _ = writeln!(
+        out,
+        "  Simulated   {} paths, seed {}, {} Monte Carlo, {:.1} s on {} thread{}",
+        count(r.paths),
+        r.seed,
+        r.method,
+        r.run.elapsed_seconds,
+        r.run.threads,
+        if r.run.threads == 1 { "" } else { "s" }
+    );
+
+    let _ = writeln!(out, "\nWill the pool last?");
+    let _ = writeln!(out, "  {:<30}{:>11}  {}", "Chance it has run dry", "estimate", "95% interval");
+    for y in &r.depletion.by_year {
+        let label = format!("by the end of year {}", y.year);
+        let _ = writeln!(out, "    {label:<28}{:>11}  {}", percent(y.probability.estimate), interval(&y.probability));
+    }
+    let firsts: Vec<String> = r
+        .depletion
+        .first_year
+        .iter()
+        .map(|y| format!("year {} {}", y.year, percent(y.probability.estimate)))
+        .collect();
+    let _ = writeln!(out, "  First runs dry in             {}", firsts.join(", "));
+    let all = &r.coverage.all_claims_paid_probability;
+    let _ = writeln!(out, "  Every approved claim paid in full: {} {}", percent(all.estimate), interval(all));
+
+    let _ = writeln!(
+        out,
+        "\nMoney over {} ledger year{} (million {unit}){:>7}{:>11}{:>11}{:>11}",
+        r.ledger_years,
+        if r.ledger_years == 1 { "" } else { "s" },
+        "mean",
+        "95%",
+        "99%",
+        "99.9%"
+    );
+    let t = &r.totals;
+    money_row(&mut out, "Principal loss (all parties)", &t.loss);
+    money_row(&mut out, "Claims on the pool", &t.claims);
+    if t.suspended.mean > 0.0 || t.claims.mean - t.approved.mean > 1e-9 * t.claims.mean {
+        money_row(&mut out, "Approved after bank rules", &t.approved);
+        money_row(&mut out, "Suspended", &t.suspended);
+    }
+    money_row(&mut out, "Paid by the pool", &t.paid);
+    money_row(&mut out, "Shortfall (approved, unpaid)", &t.shortfall);
+    if t.recoveries.mean > 0.0 {
+        money_row(&mut out, "Recoveries returned", &t.recoveries);
+    }
+    let _ = writeln!(
+        out,
+        "  Final balance: mean {}, median {} million {unit}",
+        millions(t.final_balance.mean),
+        millions(t.final_balance.quantiles.p50)
+    );
+
+    let budget = r.by_year.iter().any(|y| y.budget_exceeded_probability.estimate > 0.0);
+    let _ = writeln!(
+        out,
+        "\nBy year (means, million {unit})   claims       paid  shortfall    balance{}",
+        if budget { "  P(claims > budget)" } else { "" }
+    );
+    for y in &r.by_year {
+        let _ = write!(
+            out,
+            "  year {:<26}{:>9}{:>11}{:>11}{:>11}",
+            y.year,
+            millions(y.claims.mean),
+            millions(y.paid.mean),
+            millions(y.shortfall.mean),
+            millions(y.balance.mean),
+        );
+        if budget {
+            let _ = write!(out, "  {:>18}", percent(y.budget_exceeded_probability.estimate));
+        }
+        let _ = writeln!(out);
+    }
+
+    let c = &r.coverage;
+    let _ = writeln!(out, "\nCoverage");
+    let fmt_ratio = |x: Option<f64>, pct: bool| match x {
+        Some(v) if pct => percent(v),
+        Some(v) => format!("{v:.2}x"),
+        None => "n/a".to_string(),
+    };
+    let _ = writeln!(out, "  Paid / claims                 {}", fmt_ratio(c.paid_over_claims, true));
+    let _ = writeln!(out, "  Pool money / expected loss    {}", fmt_ratio(c.pool_over_expected_loss, false));
+    let _ = writeln!(out, "  Pool money / 99% loss         {}", fmt_ratio(c.pool_over_loss_p99, false));
+
+    if r.by_bank.len() > 1 || r.by_bank.iter().any(|b| b.suspended.mean > 0.0) {
+        let _ = writeln!(out, "\nBy bank (means, million {unit})       claims       paid  suspended  P(suspended)");
+        for b in &r.by_bank {
+            let _ = writeln!(
+                out,
+                "  {:<30}{:>9}{:>11}{:>11}  {:>11}",
+                b.name,
+                millions(b.claims.mean),
+                millions(b.paid.mean),
+                millions(b.suspended.mean),
+                percent(b.suspended_probability.estimate)
+            );
+        }
+    }
+    if r.by_segment.len() > 1 {
+        let _ = writeln!(out, "\nBy segment (means, million {unit})      loss     claims       paid");
+        for s in &r.by_segment {
+            let _ = writeln!(
+                out,
+                "  {:<30}{:>9}{:>11}{:>11}",
+                s.name,
+                millions(s.loss.mean),
+                millions(s.claims.mean),
+                millions(s.paid.mean)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nQuantiles come from a sketch: at most {}% above the sample quantile.",
+        r.engine.quantile_relative_error * 100.0
+    );
+    out
+}
+
+/// What `check` prints: the scenario as resolved, with closed-form figures.
+pub fn check(model: &Model) -> String {
+    let sc = &model.scenario;
+    let unit = currency_word(&sc.currency);
+    let e = analytic::expectations(model);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: valid", sc.origin);
+    let _ = writeln!(out, "{}", sc.name);
+    if !sc.description.is_empty() {
+        let _ = writeln!(out, "{}", sc.description);
+    }
+    if let Some(s) = &sc.stress {
+        let _ = writeln!(out, "Stress applied: {}", s.name);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Horizon      {} year{} of defaults, ledger runs {} year{} (claim lag {})",
+        sc.horizon_years,
+        if sc.horizon_years == 1 { "" } else { "s" },
+        model.ledger_years,
+        if model.ledger_years == 1 { "" } else { "s" },
+        sc.pool.claim_lag_years
+    );
+    let _ = writeln!(
+        out,
+        "  Simulation   {} paths, seed {}, method {}",
+        count(sc.paths),
+        sc.seed,
+        sc.method.name()
+    );
+    let dep = &sc.dependence;
+    let copula = match dep.copula {
+        crate::scenario::Copula::Gaussian => "Gaussian".to_string(),
+        crate::scenario::Copula::StudentT(nu) => format!("Student-t, {nu} degrees of freedom"),
+    };
+    let _ = writeln!(
+        out,
+        "  Dependence   {copula} copula, {} sector factor{}, factor persistence {}",
+        model.factors.sector_factors,
+        if model.factors.sector_factors == 1 { "" } else { "s" },
+        dep.factor_persistence
+    );
+    let _ = writeln!(out, "  Loans        {} in {} group{} of equal conditional PD", count(model.portfolio.loans.len() as u64), model.groups.len(), if model.groups.len() == 1 { "" } else { "s" });
+    let _ = writeln!(out, "  Volume       {} {unit}", amount_words(model.volume));
+    let pool = &sc.pool;
+    let _ = writeln!(
+        out,
+        "  Pool         {} {unit} initially; {} {unit} of top-ups; interest {}%; budget {}",
+        amount_words(pool.initial_balance),
+        amount_words(pool.top_ups.iter().sum()),
+        pool.interest_rate * 100.0,
+        pool.annual_budget.map_or_else(|| "none".to_string(), |b| format!("{} {unit} a year", amount_words(b)))
+    );
+    let _ = writeln!(
+        out,
+        "  Leverage     {}",
+        model.leverage().map_or_else(|| "n/a (the pool has no money)".to_string(), |l| format!("{l:.1}x"))
+    );
+
+    let _ = writeln!(out, "\nSegments{:>22}{:>16}{:>8}{:>8}{:>8}  {}", "loans", "volume (M)", "PD", "LGD", "corr", "banks");
+    let mut seg_volume = vec![0.0; model.portfolio.segments.len()];
+    let mut seg_loans = vec![0u64; model.portfolio.segments.len()];
+    for l in &model.portfolio.loans {
+        seg_volume[l.segment] += l.exposure;
+        seg_loans[l.segment] += 1;
+    }
+    for (i, name) in model.portfolio.segments.iter().enumerate() {
+        let first = model.portfolio.loans.iter().find(|l| l.segment == i);
+        let (pd, lgd, corr) = first.map_or((0.0, 0.0, 0.0), |l| (l.pd, l.lgd.mean(), l.correlation));
+        let mut banks: Vec<&str> = model
+            .portfolio
+            .loans
+            .iter()
+            .filter(|l| l.segment == i)
+            .map(|l| model.portfolio.banks[l.bank].as_str())
+            .collect();
+        banks.sort_unstable();
+        banks.dedup();
+        let _ = writeln!(
+            out,
+            "  {name:<26}{:>7}{:>16}{:>8}{:>8}{:>8}  {}",
+            count(seg_loans[i]),
+            millions(seg_volume[i]),
+            percent(pd),
+            percent(lgd),
+            format!("{corr}"),
+            banks.join(", ")
+        );
+    }
+
+    let _ = writeln!(out, "\nExpected, in closed form (million {unit})     loss     claims   defaults");
+    for t in 0..model.horizon {
+        let _ = writeln!(
+            out,
+            "  year {:<36}{:>9}{:>11}{:>11.1}",
+            t + 1,
+            millions(e.loss[t]),
+            millions(e.claims[t]),
+            e.defaults[t]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<41}{:>9}{:>11}{:>11.1}",
+        "all years",
+        millions(e.total_loss()),
+        millions(e.total_claims()),
+        e.defaults.iter().sum::<f64>()
+    );
+    let money = sc.pool_resources();
+    if e.total_claims() > 0.0 {
+        let _ = writeln!(out, "  Pool money / expected claims: {:.2}x", money / e.total_claims());
+    }
+    if sc.insurer.is_some() {
+        let _ = writeln!(out, "  (Claims exclude the insurer's excess, which depends on each year's total.)");
+    }
+    for w in &model.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,393 @@
+//! The result file (`riskpool.result.v1`): one serde structure per object of
+//! the schema in `spec/interface.md`, documented field by field. No field is
+//! ever NaN or infinite: what cannot be computed is `null`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::outcome::slot;
+use crate::engine::{Accumulator, BATCH_PATHS, GENERATOR};
+use crate::model::Model;
+use crate::model::analytic;
+use crate::stats::{Probability, QUANTILE_RELATIVE_ERROR, Stat};
+
+/// Schema identifier written in every result file.
+pub const SCHEMA: &str = "riskpool.result.v1";
+
+/// A run's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Always `riskpool.result.v1`.
+    pub schema: String,
+    /// The scenario simulated.
+    pub scenario: ScenarioInfo,
+    /// Paths simulated.
+    pub paths: u64,
+    /// Master seed.
+    pub seed: u64,
+    /// Years in which defaults happen.
+    pub horizon_years: u32,
+    /// Years the ledger runs (horizon plus lags).
+    pub ledger_years: u32,
+    /// `plain` or `importance`.
+    pub method: String,
+    /// Importance-sampling diagnostics; null for plain sampling.
+    pub importance: Option<ImportanceInfo>,
+    /// The pool running dry.
+    pub depletion: Depletion,
+    /// Totals over all ledger years.
+    pub totals: Totals,
+    /// One entry per ledger year.
+    pub by_year: Vec<YearEntry>,
+    /// How much of the claims the pool covers.
+    pub coverage: Coverage,
+    /// Plan volume over the pool's money; null when the pool has none.
+    pub leverage: Option<f64>,
+    /// What the other parties bear.
+    pub parties: Parties,
+    /// Per bank.
+    pub by_bank: Vec<BankEntry>,
+    /// Per segment.
+    pub by_segment: Vec<SegmentEntry>,
+    /// The portfolio and its analytic expectations.
+    pub portfolio: PortfolioInfo,
+    /// What fixes the values for a seed.
+    pub engine: EngineInfo,
+    /// How this run went (the only part that varies between identical runs).
+    pub run: RunInfo,
+}
+
+/// Identifies the scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// `[scenario] name`.
+    pub name: String,
+    /// SHA-256 of the resolved scenario (file, overrides, stress, tape).
+    pub sha256: String,
+    /// `[scenario] description`.
+    pub description: String,
+    /// Currency label.
+    pub currency: String,
+    /// The stress applied, if any.
+    pub stress: Option<String>,
+}
+
+/// Importance-sampling diagnostics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportanceInfo {
+    /// Kish's effective sample size, `(sum w)^2 / sum w^2`.
+    pub effective_sample_size: f64,
+    /// Estimated variance of plain sampling over that of this run, for the
+    /// depletion probability at equal paths.
+    pub variance_reduction: Option<f64>,
+}
+
+/// Depletion probabilities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Depletion {
+    /// Depleted by the end of the last ledger year.
+    pub probability: Probability,
+    /// Depleted by the end of each ledger year (cumulative).
+    pub by_year: Vec<YearProbability>,
+    /// First depleted in each ledger year.
+    pub first_year: Vec<YearProbability>,
+}
+
+/// A probability attached to a ledger year.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YearProbability {
+    /// Ledger year, from 1.
+    pub year: u32,
+    /// The probability.
+    pub probability: Probability,
+}
+
+/// Totals over all ledger years.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Principal loss of all parties.
+    pub loss: Stat,
+    /// Claims on the pool (insurer excess included).
+    pub claims: Stat,
+    /// Claims left after the bank rules.
+    pub approved: Stat,
+    /// Claims voided by suspension.
+    pub suspended: Stat,
+    /// Paid by the pool.
+    pub paid: Stat,
+    /// Approved but unpaid.
+    pub shortfall: Stat,
+    /// Recoveries returned to the pool.
+    pub recoveries: Stat,
+    /// Balance at the end of the last ledger year.
+    pub final_balance: Stat,
+}
+
+/// One ledger year.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct YearEntry {
+    /// Ledger year, from 1.
+    pub year: u32,
+    /// Principal loss of the defaults of this year (zero after the horizon).
+    pub loss: Stat,
+    /// Claims of the defaults of this year (zero after the horizon).
+    pub claims: Stat,
+    /// Approved claims due this year.
+    pub approved: Stat,
+    /// Suspended claims that would have been due this year.
+    pub suspended: Stat,
+    /// Paid this year.
+    pub paid: Stat,
+    /// Approved but unpaid this year.
+    pub shortfall: Stat,
+    /// Recoveries received this year.
+    pub recoveries: Stat,
+    /// Balance at the end of the year, after interest.
+    pub balance: Stat,
+    /// Approved claims due this year exceed the annual budget.
+    pub budget_exceeded_probability: Probability,
+}
+
+/// Coverage figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// E[paid] / E[claims]; null when no claims are expected.
+    pub paid_over_claims: Option<f64>,
+    /// Pool money (initial balance plus top-ups) over the analytic expected loss.
+    pub pool_over_expected_loss: Option<f64>,
+    /// Pool money over the 99% quantile of total loss.
+    pub pool_over_loss_p99: Option<f64>,
+    /// Every approved claim paid in full.
+    pub all_claims_paid_probability: Probability,
+}
+
+/// What each party other than the pool bears.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Parties {
+    /// The banks: loss not paid by the pool, insurer or guarantor.
+    pub bank: Stat,
+    /// The insurer; null without one.
+    pub insurer: Option<Stat>,
+    /// The guarantor; null without one.
+    pub guarantor: Option<Stat>,
+}
+
+/// One bank.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankEntry {
+    /// Bank name.
+    pub name: String,
+    /// Principal loss on its loans.
+    pub loss: Stat,
+    /// Its claims.
+    pub claims: Stat,
+    /// Its approved claims.
+    pub approved: Stat,
+    /// Paid to it.
+    pub paid: Stat,
+    /// Its claims voided by suspension.
+    pub suspended: Stat,
+    /// Suspended in any year.
+    pub suspended_probability: Probability,
+    /// Contribution to the 99% expected shortfall of total claims.
+    pub claims_es99_contribution: Option<f64>,
+}
+
+/// One segment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Segment name.
+    pub name: String,
+    /// Principal loss.
+    pub loss: Stat,
+    /// Claims.
+    pub claims: Stat,
+    /// Paid by the pool.
+    pub paid: Stat,
+    /// Contribution to the 99% expected shortfall of total claims.
+    pub claims_es99_contribution: Option<f64>,
+}
+
+/// The portfolio and its closed-form expectations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortfolioInfo {
+    /// Number of loans.
+    pub loans: u64,
+    /// Total exposure (plan volume).
+    pub volume: f64,
+    /// Pool's initial balance.
+    pub initial_balance: f64,
+    /// Initial balance plus all scheduled top-ups.
+    pub pool_money: f64,
+    /// Analytic expected principal loss over the horizon.
+    pub expected_loss: f64,
+    /// Analytic expected claims (own shares, per-loan caps) over the horizon.
+    pub expected_claims: f64,
+}
+
+/// What fixes the values for a seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// Random generator and how streams are derived.
+    pub generator: String,
+    /// Paths per batch.
+    pub batch_paths: u64,
+    /// Upper bound on the relative error of reported quantiles.
+    pub quantile_relative_error: f64,
+    /// Versions of the crates that generate the random values.
+    pub crates: Vec<String>,
+}
+
+/// Facts about this particular run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Worker threads.
+    pub threads: usize,
+    /// Wall-clock seconds.
+    pub elapsed_seconds: f64,
+    /// riskpool's version.
+    pub version: String,
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    let r = num / den;
+    (den > 0.0 && r.is_finite()).then_some(r)
+}
+
+impl RunResult {
+    /// Builds the result of `acc`, simulated from `model` with `seed`.
+    pub fn new(model: &Model, acc: &Accumulator, seed: u64, method: &str, run: RunInfo) -> RunResult {
+        let n = acc.paths;
+        let weighted = method != "plain";
+        let sc = &model.scenario;
+        let stat = |a: &crate::stats::StatAcc| a.summary(n);
+        let prob = |a: &crate::stats::ProbAcc| a.summary(n, weighted);
+        let t = &acc.totals;
+        let totals = Totals {
+            loss: stat(&t[slot::LOSS]),
+            claims: stat(&t[slot::CLAIMS]),
+            approved: stat(&t[slot::APPROVED]),
+            suspended: stat(&t[slot::SUSPENDED]),
+            paid: stat(&t[slot::PAID]),
+            shortfall: stat(&t[slot::SHORTFALL]),
+            recoveries: stat(&t[slot::RECOVERIES]),
+            final_balance: stat(&t[slot::BALANCE]),
+        };
+        let by_year = acc
+            .years
+            .iter()
+            .zip(&acc.budget_exceeded)
+            .enumerate()
+            .map(|(i, (y, b))| YearEntry {
+                year: i as u32 + 1,
+                loss: stat(&y[slot::LOSS]),
+                claims: stat(&y[slot::CLAIMS]),
+                approved: stat(&y[slot::APPROVED]),
+                suspended: stat(&y[slot::SUSPENDED]),
+                paid: stat(&y[slot::PAID]),
+                shortfall: stat(&y[slot::SHORTFALL]),
+                recoveries: stat(&y[slot::RECOVERIES]),
+                balance: stat(&y[slot::BALANCE]),
+                budget_exceeded_probability: prob(b),
+            })
+            .collect();
+        let year_probs = |v: &[crate::stats::ProbAcc]| {
+            v.iter()
+                .enumerate()
+                .map(|(i, p)| YearProbability { year: i as u32 + 1, probability: prob(p) })
+                .collect::<Vec<_>>()
+        };
+        let by_year_depl = year_probs(&acc.depleted_by);
+        let depletion = Depletion {
+            probability: by_year_depl.last().map(|y| y.probability.clone()).unwrap_or_default(),
+            by_year: by_year_depl,
+            first_year: year_probs(&acc.first_depletion),
+        };
+        let expect = analytic::expectations(model);
+        let pool_money = sc.pool_resources();
+        let coverage = Coverage {
+            paid_over_claims: ratio(totals.paid.mean, totals.claims.mean),
+            pool_over_expected_loss: ratio(pool_money, expect.total_loss()),
+            pool_over_loss_p99: ratio(pool_money, totals.loss.quantiles.p99),
+            all_claims_paid_probability: prob(&acc.all_paid),
+        };
+        let parties = Parties {
+            bank: stat(&acc.parties[0]),
+            insurer: sc.insurer.as_ref().map(|_| stat(&acc.parties[1])),
+            guarantor: sc.guarantor.map(|_| stat(&acc.parties[2])),
+        };
+        let by_bank = model
+            .portfolio
+            .banks
+            .iter()
+            .zip(&acc.banks)
+            .zip(&acc.bank_suspended)
+            .map(|((name, b), s)| BankEntry {
+                name: name.clone(),
+                loss: stat(&b[0]),
+                claims: stat(&b[1]),
+                approved: stat(&b[2]),
+                paid: stat(&b[3]),
+                suspended: stat(&b[4]),
+                suspended_probability: prob(s),
+                claims_es99_contribution: None,
+            })
+            .collect();
+        let by_segment = model
+            .portfolio
+            .segments
+            .iter()
+            .zip(&acc.segments)
+            .map(|(name, s)| SegmentEntry {
+                name: name.clone(),
+                loss: stat(&s[0]),
+                claims: stat(&s[1]),
+                paid: stat(&s[2]),
+                claims_es99_contribution: None,
+            })
+            .collect();
+        RunResult {
+            schema: SCHEMA.to_string(),
+            scenario: ScenarioInfo {
+                name: sc.name.clone(),
+                sha256: sc.sha256.clone(),
+                description: sc.description.clone(),
+                currency: sc.currency.clone(),
+                stress: sc.stress.as_ref().map(|s| s.name.clone()),
+            },
+            paths: n,
+            seed,
+            horizon_years: sc.horizon_years,
+            ledger_years: model.ledger_years as u32,
+            method: method.to_string(),
+            importance: None,
+            depletion,
+            totals,
+            by_year,
+            coverage,
+            leverage: model.leverage(),
+            parties,
+            by_bank,
+            by_segment,
+            portfolio: PortfolioInfo {
+                loans: model.portfolio.loans.len() as u64,
+                volume: model.volume,
+                initial_balance: sc.pool.initial_balance,
+                pool_money,
+                expected_loss: expect.total_loss(),
+                expected_claims: expect.total_claims(),
+            },
+            engine: EngineInfo {
+                generator: GENERATOR.to_string(),
+                batch_paths: BATCH_PATHS,
+                quantile_relative_error: QUANTILE_RELATIVE_ERROR,
+                crates: vec![
+                    "rand 0.10.4".to_string(),
+                    "rand_distr 0.6.0".to_string(),
+                    "statrs 0.19.1".to_string(),
+                    "libm 0.2".to_string(),
+                ],
+            },
+            run,
+        }
+    }
+}
