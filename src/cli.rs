@@ -89,7 +89,11 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut sc = load(&args.scenario)?;
     if let Some(paths) = args.paths {
         if paths == 0 || paths > scenario::MAX_PATHS {
-            return Err(InputError::new("--paths", format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS)).into());
+            return Err(InputError::new(
+                "--paths",
+                format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
+            )
+            .into());
         }
         sc.paths = paths;
     }

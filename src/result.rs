@@ -255,7 +255,13 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 
 impl RunResult {
     /// Builds the result of `acc`, simulated from `model` with `seed`.
-    pub fn new(model: &Model, acc: &Accumulator, seed: u64, method: &str, run: RunInfo) -> RunResult {
+    pub fn new(
+        model: &Model,
+        acc: &Accumulator,
+        seed: u64,
+        method: &str,
+        run: RunInfo,
+    ) -> RunResult {
         let n = acc.paths;
         let weighted = method != "plain";
         let sc = &model.scenario;
@@ -293,12 +299,18 @@ impl RunResult {
         let year_probs = |v: &[crate::stats::ProbAcc]| {
             v.iter()
                 .enumerate()
-                .map(|(i, p)| YearProbability { year: i as u32 + 1, probability: prob(p) })
+                .map(|(i, p)| YearProbability {
+                    year: i as u32 + 1,
+                    probability: prob(p),
+                })
                 .collect::<Vec<_>>()
         };
         let by_year_depl = year_probs(&acc.depleted_by);
         let depletion = Depletion {
-            probability: by_year_depl.last().map(|y| y.probability.clone()).unwrap_or_default(),
+            probability: by_year_depl
+                .last()
+                .map(|y| y.probability.clone())
+                .unwrap_or_default(),
             by_year: by_year_depl,
             first_year: year_probs(&acc.first_depletion),
         };

@@ -64,7 +64,14 @@ pub fn batch_paths(b: u64, paths: u64) -> Range<u64> {
 }
 
 /// Runs batch `b`: its paths, into `acc`, using `ws` as scratch.
-fn run_batch(model: &Model, seed: u64, b: u64, paths: u64, ws: &mut Workspace, acc: &mut Accumulator) {
+fn run_batch(
+    model: &Model,
+    seed: u64,
+    b: u64,
+    paths: u64,
+    ws: &mut Workspace,
+    acc: &mut Accumulator,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(b);
     ws.start_batch(model);
@@ -76,10 +83,16 @@ fn run_batch(model: &Model, seed: u64, b: u64, paths: u64, ws: &mut Workspace, a
 }
 
 /// Simulates the requested batches and returns the merged accumulators.
-pub fn simulate(model: &Model, opts: &RunOptions, progress: &dyn Progress) -> Result<Accumulator, Error> {
+pub fn simulate(
+    model: &Model,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Accumulator, Error> {
     let all = 0..batch_count(opts.paths);
     let range = opts.batches.clone().unwrap_or(all);
-    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let threads = threads.clamp(1, 1024);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -80,8 +80,12 @@ impl PathOutcome {
     pub fn clear(&mut self) {
         self.totals = [0.0; slot::COUNT];
         self.years.iter_mut().for_each(|y| *y = [0.0; slot::COUNT]);
-        self.banks.iter_mut().for_each(|b| *b = [0.0; slot::BANK_COUNT]);
-        self.segments.iter_mut().for_each(|s| *s = [0.0; slot::SEGMENT_COUNT]);
+        self.banks
+            .iter_mut()
+            .for_each(|b| *b = [0.0; slot::BANK_COUNT]);
+        self.segments
+            .iter_mut()
+            .for_each(|s| *s = [0.0; slot::SEGMENT_COUNT]);
         self.parties = [0.0; slot::PARTY_COUNT];
         self.depleted.iter_mut().for_each(|d| *d = false);
         self.budget_exceeded.iter_mut().for_each(|d| *d = false);
@@ -135,9 +139,13 @@ impl Accumulator {
             paths: 0,
             weight: ProbAcc::default(),
             totals: row(slot::COUNT, Some(slot::BALANCE)),
-            years: (0..l).map(|_| row(slot::COUNT, Some(slot::BALANCE))).collect(),
+            years: (0..l)
+                .map(|_| row(slot::COUNT, Some(slot::BALANCE)))
+                .collect(),
             banks: (0..banks).map(|_| row(slot::BANK_COUNT, None)).collect(),
-            segments: (0..segments).map(|_| row(slot::SEGMENT_COUNT, None)).collect(),
+            segments: (0..segments)
+                .map(|_| row(slot::SEGMENT_COUNT, None))
+                .collect(),
             parties: row(slot::PARTY_COUNT, None),
             depleted_by: vec![ProbAcc::default(); l],
             first_depletion: vec![ProbAcc::default(); l],
@@ -225,7 +233,8 @@ impl Accumulator {
     pub fn merge(&mut self, other: &Accumulator) {
         self.paths += other.paths;
         self.weight.merge(&other.weight);
-        let zip_stats = |a: &mut [StatAcc], b: &[StatAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
+        let zip_stats =
+            |a: &mut [StatAcc], b: &[StatAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
         zip_stats(&mut self.totals, &other.totals);
         for (a, b) in self.years.iter_mut().zip(&other.years) {
             zip_stats(a, b);
@@ -237,7 +246,8 @@ impl Accumulator {
             zip_stats(a, b);
         }
         zip_stats(&mut self.parties, &other.parties);
-        let zip_probs = |a: &mut [ProbAcc], b: &[ProbAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
+        let zip_probs =
+            |a: &mut [ProbAcc], b: &[ProbAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
         zip_probs(&mut self.depleted_by, &other.depleted_by);
         zip_probs(&mut self.first_depletion, &other.first_depletion);
         zip_probs(&mut self.budget_exceeded, &other.budget_exceeded);

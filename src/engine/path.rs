@@ -85,7 +85,13 @@ impl Workspace {
         let active = model
             .groups
             .iter()
-            .map(|g| if g.renew || g.uniform { Vec::new() } else { g.loans.clone() })
+            .map(|g| {
+                if g.renew || g.uniform {
+                    Vec::new()
+                } else {
+                    g.loans.clone()
+                }
+            })
             .collect();
         Self {
             z: vec![0.0; 1 + model.factors.sector_factors],
@@ -108,10 +114,14 @@ impl Workspace {
             betas: model
                 .betas
                 .iter()
-                .map(|&(a, b)| Beta::new(a, b).expect("Beta shapes are validated when the scenario is read"))
+                .map(|&(a, b)| {
+                    Beta::new(a, b).expect("Beta shapes are validated when the scenario is read")
+                })
                 .collect(),
             chi2: match model.factors.copula {
-                Copula::StudentT(nu) => Some(ChiSquared::new(nu).expect("degrees of freedom are validated (> 2)")),
+                Copula::StudentT(nu) => {
+                    Some(ChiSquared::new(nu).expect("degrees of freedom are validated (> 2)"))
+                }
                 Copula::Gaussian => None,
             },
             nonrenew_start,
@@ -164,14 +174,20 @@ impl Workspace {
         let keep = (1.0 - phi * phi).sqrt();
         for k in 0..self.z.len() {
             let eta: f64 = StandardNormal.sample(rng);
-            self.z[k] = if t == 0 { eta } else { phi * self.z[k] + keep * eta };
+            self.z[k] = if t == 0 {
+                eta
+            } else {
+                phi * self.z[k] + keep * eta
+            };
         }
         if let Some(pin) = f.pins[t] {
             self.z[0] = pin;
         }
         match &self.chi2 {
             Some(chi2) => {
-                let Copula::StudentT(nu) = f.copula else { unreachable!("chi2 is set only for the t copula") };
+                let Copula::StudentT(nu) = f.copula else {
+                    unreachable!("chi2 is set only for the t copula")
+                };
                 let v: f64 = chi2.sample(rng);
                 (nu / v).sqrt()
             }
@@ -197,7 +213,11 @@ impl Workspace {
             if !g.active_in(t) {
                 continue;
             }
-            let n = if g.renew { g.loans.len() } else { self.active_count[gi] };
+            let n = if g.renew {
+                g.loans.len()
+            } else {
+                self.active_count[gi]
+            };
             if n == 0 {
                 continue;
             }
@@ -228,7 +248,14 @@ impl Workspace {
                     LgdKind::Beta(bi) => {
                         for _ in 0..k {
                             let lgd = self.betas[bi].sample(rng);
-                            add_default(&mut rec, basis_kind, terms.exposure, lgd, terms.share, terms.cap);
+                            add_default(
+                                &mut rec,
+                                basis_kind,
+                                terms.exposure,
+                                lgd,
+                                terms.share,
+                                terms.cap,
+                            );
                         }
                     }
                 }
@@ -300,7 +327,14 @@ impl Workspace {
             exposure: terms.exposure,
             ..Record::default()
         };
-        add_default(&mut rec, model.scenario.compensation.basis, terms.exposure, lgd, terms.share, terms.cap);
+        add_default(
+            &mut rec,
+            model.scenario.compensation.basis,
+            terms.exposure,
+            lgd,
+            terms.share,
+            terms.cap,
+        );
         self.push(rec, model.portfolio.banks.len());
     }
 
@@ -320,7 +354,9 @@ impl Workspace {
         if let Some(g) = model.scenario.guarantor {
             self.guarantor_paid[t] = g * basis;
         }
-        let Some(ins) = &model.scenario.insurer else { return };
+        let Some(ins) = &model.scenario.insurer else {
+            return;
+        };
         let due = ins.share * basis;
         if due <= 0.0 {
             return;
@@ -353,7 +389,9 @@ impl Workspace {
                 let i = t * banks + b;
                 let claims = self.bank_claims[i];
                 let active = self.bank_active[i];
-                let suspended = comp.suspend_above_npl_ratio.is_some_and(|limit| active > 0.0 && self.bank_defaulted[i] / active > limit);
+                let suspended = comp
+                    .suspend_above_npl_ratio
+                    .is_some_and(|limit| active > 0.0 && self.bank_defaulted[i] / active > limit);
                 let approved = if suspended {
                     0.0
                 } else if let Some(cap) = comp.bank_annual_cap_ratio {
@@ -402,7 +440,13 @@ impl Workspace {
             e[slot::BALANCE] = y.balance;
             self.out.depleted[u] = y.depleted;
             self.out.budget_exceeded[u] = y.budget_exceeded;
-            for s in [slot::APPROVED, slot::SUSPENDED, slot::PAID, slot::SHORTFALL, slot::RECOVERIES] {
+            for s in [
+                slot::APPROVED,
+                slot::SUSPENDED,
+                slot::PAID,
+                slot::SHORTFALL,
+                slot::RECOVERIES,
+            ] {
                 totals[s] += e[s];
             }
             totals[slot::BALANCE] = y.balance;
@@ -440,7 +484,11 @@ impl Workspace {
         // What the other parties bear, net of the recoveries they share
         // pro rata (on the outstanding-principal basis they pay on the whole
         // exposure and get back the recovered part).
-        let net = if basis_total > 0.0 { loss / basis_total } else { 1.0 };
+        let net = if basis_total > 0.0 {
+            loss / basis_total
+        } else {
+            1.0
+        };
         let insurer: f64 = self.insurer_paid.iter().sum::<f64>() * net;
         let guarantor: f64 = self.guarantor_paid.iter().sum::<f64>() * net;
         let pool_net = self.out.totals[slot::PAID] - self.out.totals[slot::RECOVERIES];

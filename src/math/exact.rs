@@ -151,9 +151,9 @@ impl ExactSum {
         // Three limbs hold 192 bits, far more than the 53 an f64 keeps; sum
         // them from the smallest so each step adds a small correction.
         let mut v = 0.0f64;
-        for i in top.saturating_sub(2)..=top {
-            let scale = 2f64.powi(64 * i as i32 - FRAC_BITS);
-            v += mag[i] as f64 * scale;
+        let low = top.saturating_sub(2);
+        for (i, limb) in mag.iter().enumerate().take(top + 1).skip(low) {
+            v += *limb as f64 * 2f64.powi(64 * i as i32 - FRAC_BITS);
         }
         if negative { -v } else { v }
     }
@@ -165,7 +165,17 @@ mod tests {
 
     #[test]
     fn sums_exactly_in_any_order() {
-        let values = [1e16, 1.0, -1e16, 3.5e-20, 7.25, -0.125, 1e30, -1e30, 2.0f64.powi(-100)];
+        let values = [
+            1e16,
+            1.0,
+            -1e16,
+            3.5e-20,
+            7.25,
+            -0.125,
+            1e30,
+            -1e30,
+            2.0f64.powi(-100),
+        ];
         let mut a = ExactSum::new();
         for v in values {
             a.add(v);
@@ -181,7 +191,9 @@ mod tests {
 
     #[test]
     fn merge_equals_single_sum() {
-        let xs: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1013) as f64 * 1.37e5 - 3e7).collect();
+        let xs: Vec<f64> = (0..1000)
+            .map(|i| ((i * 7919) % 1013) as f64 * 1.37e5 - 3e7)
+            .collect();
         let mut whole = ExactSum::new();
         xs.iter().for_each(|&x| whole.add(x));
         let mut left = ExactSum::new();

@@ -5,7 +5,7 @@
 //! to about one ulp), so the lower tail keeps its relative accuracy down to
 //! `Phi(-37)`; statrs' own normal CDF is only good to about 1e-10 relative.
 
-use statrs::distribution::{ContinuousCDF, Continuous, StudentsT};
+use statrs::distribution::{Continuous, ContinuousCDF, StudentsT};
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
@@ -123,11 +123,16 @@ mod tests {
 
     #[test]
     fn inverse_round_trips() {
-        for &p in &[1e-12, 1e-9, 1e-6, 0.001, 0.02, 0.3, 0.5, 0.7, 0.98, 0.999_999] {
+        for &p in &[
+            1e-12, 1e-9, 1e-6, 0.001, 0.02, 0.3, 0.5, 0.7, 0.98, 0.999_999,
+        ] {
             let x = norm_inv(p);
             let back = norm_cdf(x);
             let tail = p.min(1.0 - p);
-            assert!(((back - p) / tail).abs() < 1e-13, "p {p}: x {x}, back {back}");
+            assert!(
+                ((back - p) / tail).abs() < 1e-13,
+                "p {p}: x {x}, back {back}"
+            );
         }
         // Hull's worked example quantities.
         assert!((norm_inv(0.999) - 3.090_232_306_167_813_5).abs() < 1e-14);

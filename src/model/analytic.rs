@@ -66,19 +66,28 @@ pub fn expectations(model: &Model) -> Expectations {
     for (loan, terms) in model.portfolio.loans.iter().zip(&model.terms) {
         let pd = loan.pd;
         let (mean_lgd, claim) = match terms.lgd {
-            LgdKind::Fixed(lgd) => (lgd, (terms.share * basis_amount(basis, terms.exposure, lgd)).min(terms.cap)),
+            LgdKind::Fixed(lgd) => (
+                lgd,
+                (terms.share * basis_amount(basis, terms.exposure, lgd)).min(terms.cap),
+            ),
             LgdKind::Beta(i) => {
                 let (alpha, beta) = model.betas[i];
                 let mean = alpha / (alpha + beta);
                 let claim = match basis {
-                    Basis::PrincipalLoss => capped_beta_mean(terms.share * terms.exposure, terms.cap, alpha, beta),
+                    Basis::PrincipalLoss => {
+                        capped_beta_mean(terms.share * terms.exposure, terms.cap, alpha, beta)
+                    }
                     Basis::OutstandingPrincipal => (terms.share * terms.exposure).min(terms.cap),
                 };
                 (mean, claim)
             }
         };
         let loss = terms.exposure * mean_lgd;
-        let years = if loan.renew { h } else { h.min(loan.term_years as usize) };
+        let years = if loan.renew {
+            h
+        } else {
+            h.min(loan.term_years as usize)
+        };
         let mut alive = 1.0;
         for t in 0..years {
             let p = alive * pd;

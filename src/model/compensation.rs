@@ -110,7 +110,17 @@ mod tests {
 
     #[test]
     fn claim_is_capped_per_loan() {
-        assert_eq!(own_claim(0.5, basis_amount(Basis::PrincipalLoss, 20e6, 0.6), 5e6), 5e6);
-        assert_eq!(own_claim(0.5, basis_amount(Basis::OutstandingPrincipal, 4e6, 0.6), 5e6), 2e6);
+        assert_eq!(
+            own_claim(0.5, basis_amount(Basis::PrincipalLoss, 20e6, 0.6), 5e6),
+            5e6
+        );
+        assert_eq!(
+            own_claim(
+                0.5,
+                basis_amount(Basis::OutstandingPrincipal, 4e6, 0.6),
+                5e6
+            ),
+            2e6
+        );
     }
 }

@@ -56,7 +56,9 @@ impl Group {
     /// and `sqrt(W)` (1 for the Gaussian copula).
     #[inline]
     pub fn conditional_pd(&self, z: f64, sectors: &[f64], sqrt_w: f64) -> f64 {
-        let zs = self.sector_factor.map_or(0.0, |k| self.a_sector * sectors[k]);
+        let zs = self
+            .sector_factor
+            .map_or(0.0, |k| self.a_sector * sectors[k]);
         norm_cdf((self.threshold / sqrt_w - self.a_global * z - zs) * self.inv_scale)
     }
 

@@ -113,7 +113,10 @@ mod tests {
         let p = pool(100.0, vec![0.0; 3]);
         let mut l = Ledger::new(&p);
         let y = l.year(0, 30.0, 0.0);
-        assert_eq!((y.paid, y.shortfall, y.balance, y.depleted), (30.0, 0.0, 70.0, false));
+        assert_eq!(
+            (y.paid, y.shortfall, y.balance, y.depleted),
+            (30.0, 0.0, 70.0, false)
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@ use crate::scenario::{Copula, Lgd, Scenario};
 pub use dependence::{Factors, Group};
 pub use portfolio::{Loan, Portfolio};
 
+/// What makes two loans' conditional PDs the same function of the factors:
+/// PD bits, global correlation bits, sector factor, renewal, term.
+type GroupKey = (u64, u64, Option<usize>, bool, u32);
+
 /// How a loan's loss given default is found when it defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LgdKind {
@@ -75,7 +79,10 @@ impl Model {
     /// Builds the model of a validated scenario.
     pub fn build(scenario: &Scenario) -> Result<Model, InputError> {
         let portfolio = if scenario.tape.is_some() {
-            return Err(InputError::new(&scenario.origin, "loan tapes are not supported yet").with_key("portfolio.tape"));
+            return Err(
+                InputError::new(&scenario.origin, "loan tapes are not supported yet")
+                    .with_key("portfolio.tape"),
+            );
         } else {
             Portfolio::from_segments(scenario)
         };
@@ -83,15 +90,18 @@ impl Model {
     }
 
     /// Builds the model of a scenario around an already loaded portfolio.
-    pub fn from_portfolio(scenario: &Scenario, mut portfolio: Portfolio) -> Result<Model, InputError> {
-        let stress_origin = scenario
-            .stress
-            .as_ref()
-            .map_or_else(|| scenario.origin.clone(), |s| format!("--stress {}", s.name));
+    pub fn from_portfolio(
+        scenario: &Scenario,
+        mut portfolio: Portfolio,
+    ) -> Result<Model, InputError> {
+        let stress_origin = scenario.stress.as_ref().map_or_else(
+            || scenario.origin.clone(),
+            |s| format!("--stress {}", s.name),
+        );
         if let Some(stress) = &scenario.stress {
             for loan in &mut portfolio.loans {
                 loan.pd *= stress.pd_multiplier;
-                if !(loan.pd < 1.0) {
+                if loan.pd.is_nan() || loan.pd >= 1.0 {
                     return Err(InputError::new(
                         &stress_origin,
                         format!(
@@ -110,7 +120,15 @@ impl Model {
         let sector_rho: Vec<f64> = portfolio
             .sectors
             .iter()
-            .map(|s| scenario.dependence.sectors.as_ref().and_then(|m| m.get(s)).copied().unwrap_or(0.0))
+            .map(|s| {
+                scenario
+                    .dependence
+                    .sectors
+                    .as_ref()
+                    .and_then(|m| m.get(s))
+                    .copied()
+                    .unwrap_or(0.0)
+            })
             .collect();
         let mut factor_of_sector = vec![None; portfolio.sectors.len()];
         let mut sector_factors = 0;
@@ -159,7 +177,7 @@ impl Model {
 
         // Group loans whose conditional PD is the same function of the factors.
         let copula = scenario.dependence.copula;
-        let mut keyed: BTreeMap<(u64, u64, Option<usize>, bool, u32), Vec<u32>> = BTreeMap::new();
+        let mut keyed: BTreeMap<GroupKey, Vec<u32>> = BTreeMap::new();
         for (i, loan) in portfolio.loans.iter().enumerate() {
             let factor = loan.sector.and_then(|s| factor_of_sector[s]);
             let rho_s = loan.sector.map_or(0.0, |s| sector_rho[s]);
@@ -174,7 +192,13 @@ impl Model {
             }
             let term = if loan.renew { 0 } else { loan.term_years };
             keyed
-                .entry((loan.pd.to_bits(), loan.correlation.to_bits(), factor, loan.renew, term))
+                .entry((
+                    loan.pd.to_bits(),
+                    loan.correlation.to_bits(),
+                    factor,
+                    loan.renew,
+                    term,
+                ))
                 .or_default()
                 .push(i as u32);
         }
@@ -188,7 +212,9 @@ impl Model {
                 Copula::Gaussian => norm_inv(pd),
                 Copula::StudentT(nu) => student_t_inv(pd, nu),
             };
-            let uniform = loans.iter().all(|&i| terms[i as usize] == terms[loans[0] as usize]);
+            let uniform = loans
+                .iter()
+                .all(|&i| terms[i as usize] == terms[loans[0] as usize]);
             groups.push(Group {
                 pd,
                 threshold,

@@ -71,7 +71,11 @@ impl Portfolio {
             segments: scenario.segments.iter().map(|s| s.name.clone()).collect(),
             ..Portfolio::default()
         };
-        let mut sectors: Vec<String> = scenario.segments.iter().filter_map(|s| s.sector.clone()).collect();
+        let mut sectors: Vec<String> = scenario
+            .segments
+            .iter()
+            .filter_map(|s| s.sector.clone())
+            .collect();
         sectors.sort();
         sectors.dedup();
         p.sectors = sectors;
@@ -120,7 +124,10 @@ fn generate_segment(p: &mut Portfolio, si: usize, seg: &Segment, rng: &mut ChaCh
     let first_loan = flags(n, seg.first_loan_fraction, rng);
     let key_list = flags(n, seg.key_list_fraction, rng);
     let policy_tool = flags(n, seg.policy_tool_fraction, rng);
-    let sector = seg.sector.as_ref().and_then(|s| p.sectors.iter().position(|x| x == s));
+    let sector = seg
+        .sector
+        .as_ref()
+        .and_then(|s| p.sectors.iter().position(|x| x == s));
     for k in 0..n {
         p.loans.push(Loan {
             id: format!("{}#{}", seg.name, k + 1),
@@ -158,7 +165,11 @@ pub fn apportion(n: usize, weights: &[f64]) -> Vec<usize> {
     let mut counts: Vec<usize> = raw.iter().map(|r| r.floor() as usize).collect();
     let mut left = n.saturating_sub(counts.iter().sum());
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| (raw[b] - raw[b].floor()).total_cmp(&(raw[a] - raw[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (raw[b] - raw[b].floor())
+            .total_cmp(&(raw[a] - raw[a].floor()))
+            .then(a.cmp(&b))
+    });
     for &i in order.iter().cycle().take(weights.len() * 2) {
         if left == 0 {
             break;

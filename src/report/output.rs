@@ -11,7 +11,9 @@ use crate::error::Error;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let fail = |what: &str, e: std::io::Error| Error::Failure(format!("cannot write {}: {what}: {e}", path.display()));
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Failure(format!("cannot write {}: {what}: {e}", path.display()))
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
@@ -23,7 +25,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
             dir.display()
         )));
     }
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| fail("creating a temporary file", e))?;
@@ -41,7 +45,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// Serialises `value` as pretty JSON (with a final newline) and writes it
 /// atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Failure(format!("cannot encode JSON: {e}")))?;
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Failure(format!("cannot encode JSON: {e}")))?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }
@@ -57,7 +62,10 @@ mod tests {
         write_atomic(&path, b"first").unwrap();
         write_atomic(&path, b"second").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
     }
 

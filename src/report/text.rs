@@ -45,7 +45,10 @@ pub fn summary(r: &RunResult) -> String {
         r.horizon_years,
         if r.horizon_years == 1 { "" } else { "s" }
     );
-    let leverage = r.leverage.map_or_else(|| "n/a: the pool has no money".to_string(), |l| format!("{l:.1}x"));
+    let leverage = r.leverage.map_or_else(
+        || "n/a: the pool has no money".to_string(),
+        |l| format!("{l:.1}x"),
+    );
     let _ = writeln!(
         out,
         "  Pool        {} {unit} initially, {} {unit} with top-ups (leverage {leverage})",
@@ -70,10 +73,19 @@ pub fn summary(r: &RunResult) -> String {
     );
 
     let _ = writeln!(out, "\nWill the pool last?");
-    let _ = writeln!(out, "  {:<30}{:>11}  {}", "Chance it has run dry", "estimate", "95% interval");
+    let _ = writeln!(
+        out,
+        "  {:<30}{:>11}  95% interval",
+        "Chance it has run dry", "estimate"
+    );
     for y in &r.depletion.by_year {
         let label = format!("by the end of year {}", y.year);
-        let _ = writeln!(out, "    {label:<28}{:>11}  {}", percent(y.probability.estimate), interval(&y.probability));
+        let _ = writeln!(
+            out,
+            "    {label:<28}{:>11}  {}",
+            percent(y.probability.estimate),
+            interval(&y.probability)
+        );
     }
     let firsts: Vec<String> = r
         .depletion
@@ -83,7 +95,12 @@ pub fn summary(r: &RunResult) -> String {
         .collect();
     let _ = writeln!(out, "  First runs dry in             {}", firsts.join(", "));
     let all = &r.coverage.all_claims_paid_probability;
-    let _ = writeln!(out, "  Every approved claim paid in full: {} {}", percent(all.estimate), interval(all));
+    let _ = writeln!(
+        out,
+        "  Every approved claim paid in full: {} {}",
+        percent(all.estimate),
+        interval(all)
+    );
 
     let _ = writeln!(
         out,
@@ -114,7 +131,10 @@ pub fn summary(r: &RunResult) -> String {
         millions(t.final_balance.quantiles.p50)
     );
 
-    let budget = r.by_year.iter().any(|y| y.budget_exceeded_probability.estimate > 0.0);
+    let budget = r
+        .by_year
+        .iter()
+        .any(|y| y.budget_exceeded_probability.estimate > 0.0);
     let _ = writeln!(
         out,
         "\nBy year (means, million {unit})   claims       paid  shortfall    balance{}",
@@ -131,7 +151,11 @@ pub fn summary(r: &RunResult) -> String {
             millions(y.balance.mean),
         );
         if budget {
-            let _ = write!(out, "  {:>18}", percent(y.budget_exceeded_probability.estimate));
+            let _ = write!(
+                out,
+                "  {:>18}",
+                percent(y.budget_exceeded_probability.estimate)
+            );
         }
         let _ = writeln!(out);
     }
@@ -143,12 +167,27 @@ pub fn summary(r: &RunResult) -> String {
         Some(v) => format!("{v:.2}x"),
         None => "n/a".to_string(),
     };
-    let _ = writeln!(out, "  Paid / claims                 {}", fmt_ratio(c.paid_over_claims, true));
-    let _ = writeln!(out, "  Pool money / expected loss    {}", fmt_ratio(c.pool_over_expected_loss, false));
-    let _ = writeln!(out, "  Pool money / 99% loss         {}", fmt_ratio(c.pool_over_loss_p99, false));
+    let _ = writeln!(
+        out,
+        "  Paid / claims                 {}",
+        fmt_ratio(c.paid_over_claims, true)
+    );
+    let _ = writeln!(
+        out,
+        "  Pool money / expected loss    {}",
+        fmt_ratio(c.pool_over_expected_loss, false)
+    );
+    let _ = writeln!(
+        out,
+        "  Pool money / 99% loss         {}",
+        fmt_ratio(c.pool_over_loss_p99, false)
+    );
 
     if r.by_bank.len() > 1 || r.by_bank.iter().any(|b| b.suspended.mean > 0.0) {
-        let _ = writeln!(out, "\nBy bank (means, million {unit})       claims       paid  suspended  P(suspended)");
+        let _ = writeln!(
+            out,
+            "\nBy bank (means, million {unit})       claims       paid  suspended  P(suspended)"
+        );
         for b in &r.by_bank {
             let _ = writeln!(
                 out,
@@ -162,7 +201,10 @@ pub fn summary(r: &RunResult) -> String {
         }
     }
     if r.by_segment.len() > 1 {
-        let _ = writeln!(out, "\nBy segment (means, million {unit})      loss     claims       paid");
+        let _ = writeln!(
+            out,
+            "\nBy segment (means, million {unit})      loss     claims       paid"
+        );
         for s in &r.by_segment {
             let _ = writeln!(
                 out,
@@ -222,10 +264,20 @@ pub fn check(model: &Model) -> String {
         out,
         "  Dependence   {copula} copula, {} sector factor{}, factor persistence {}",
         model.factors.sector_factors,
-        if model.factors.sector_factors == 1 { "" } else { "s" },
+        if model.factors.sector_factors == 1 {
+            ""
+        } else {
+            "s"
+        },
         dep.factor_persistence
     );
-    let _ = writeln!(out, "  Loans        {} in {} group{} of equal conditional PD", count(model.portfolio.loans.len() as u64), model.groups.len(), if model.groups.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "  Loans        {} in {} group{} of equal conditional PD",
+        count(model.portfolio.loans.len() as u64),
+        model.groups.len(),
+        if model.groups.len() == 1 { "" } else { "s" }
+    );
     let _ = writeln!(out, "  Volume       {} {unit}", amount_words(model.volume));
     let pool = &sc.pool;
     let _ = writeln!(
@@ -234,15 +286,25 @@ pub fn check(model: &Model) -> String {
         amount_words(pool.initial_balance),
         amount_words(pool.top_ups.iter().sum()),
         pool.interest_rate * 100.0,
-        pool.annual_budget.map_or_else(|| "none".to_string(), |b| format!("{} {unit} a year", amount_words(b)))
+        pool.annual_budget.map_or_else(
+            || "none".to_string(),
+            |b| format!("{} {unit} a year", amount_words(b))
+        )
     );
     let _ = writeln!(
         out,
         "  Leverage     {}",
-        model.leverage().map_or_else(|| "n/a (the pool has no money)".to_string(), |l| format!("{l:.1}x"))
+        model.leverage().map_or_else(
+            || "n/a (the pool has no money)".to_string(),
+            |l| format!("{l:.1}x")
+        )
     );
 
-    let _ = writeln!(out, "\nSegments{:>22}{:>16}{:>8}{:>8}{:>8}  {}", "loans", "volume (M)", "PD", "LGD", "corr", "banks");
+    let _ = writeln!(
+        out,
+        "\nSegments{:>22}{:>16}{:>8}{:>8}{:>8}  banks",
+        "loans", "volume (M)", "PD", "LGD", "corr"
+    );
     let mut seg_volume = vec![0.0; model.portfolio.segments.len()];
     let mut seg_loans = vec![0u64; model.portfolio.segments.len()];
     for l in &model.portfolio.loans {
@@ -251,7 +313,8 @@ pub fn check(model: &Model) -> String {
     }
     for (i, name) in model.portfolio.segments.iter().enumerate() {
         let first = model.portfolio.loans.iter().find(|l| l.segment == i);
-        let (pd, lgd, corr) = first.map_or((0.0, 0.0, 0.0), |l| (l.pd, l.lgd.mean(), l.correlation));
+        let (pd, lgd, corr) =
+            first.map_or((0.0, 0.0, 0.0), |l| (l.pd, l.lgd.mean(), l.correlation));
         let mut banks: Vec<&str> = model
             .portfolio
             .loans
@@ -273,7 +336,10 @@ pub fn check(model: &Model) -> String {
         );
     }
 
-    let _ = writeln!(out, "\nExpected, in closed form (million {unit})     loss     claims   defaults");
+    let _ = writeln!(
+        out,
+        "\nExpected, in closed form (million {unit})     loss     claims   defaults"
+    );
     for t in 0..model.horizon {
         let _ = writeln!(
             out,
@@ -294,10 +360,17 @@ pub fn check(model: &Model) -> String {
     );
     let money = sc.pool_resources();
     if e.total_claims() > 0.0 {
-        let _ = writeln!(out, "  Pool money / expected claims: {:.2}x", money / e.total_claims());
+        let _ = writeln!(
+            out,
+            "  Pool money / expected claims: {:.2}x",
+            money / e.total_claims()
+        );
     }
     if sc.insurer.is_some() {
-        let _ = writeln!(out, "  (Claims exclude the insurer's excess, which depends on each year's total.)");
+        let _ = writeln!(
+            out,
+            "  (Claims exclude the insurer's excess, which depends on each year's total.)"
+        );
     }
     for w in &model.warnings {
         let _ = writeln!(out, "warning: {w}");

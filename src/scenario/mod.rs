@@ -319,7 +319,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, InputError> {
 
 /// Validates scenario text. `origin` names it in messages and `base_dir`
 /// resolves relative paths (a tape).
-pub fn parse(text: &str, origin: &str, base_dir: &Path, overrides: &[String]) -> Result<Scenario, InputError> {
+pub fn parse(
+    text: &str,
+    origin: &str,
+    base_dir: &Path,
+    overrides: &[String],
+) -> Result<Scenario, InputError> {
     if text.trim().is_empty() {
         return Err(InputError::new(
             origin,
@@ -337,10 +342,15 @@ pub fn parse(text: &str, origin: &str, base_dir: &Path, overrides: &[String]) ->
     source::apply_overrides(&mut source, &mut table, overrides)?;
     let lookup = table.clone();
     let de = toml::de::Deserializer::from(serde_spanned::Spanned::new(span, table));
-    let raw: raw::RawScenario = serde::Deserialize::deserialize(de).map_err(|e: toml::de::Error| {
-        source.error_at(&lookup, e.span(), explain_serde_error(e.message()))
-    })?;
-    let ctx = validate::Ctx { source: &source, table: &lookup, base_dir };
+    let raw: raw::RawScenario =
+        serde::Deserialize::deserialize(de).map_err(|e: toml::de::Error| {
+            source.error_at(&lookup, e.span(), explain_serde_error(e.message()))
+        })?;
+    let ctx = validate::Ctx {
+        source: &source,
+        table: &lookup,
+        base_dir,
+    };
     let mut scenario = validate::scenario(&ctx, raw)?;
     let mut hasher = Sha256::new();
     hasher.update(text.as_bytes());
@@ -370,7 +380,10 @@ impl Scenario {
             } else {
                 format!("defined: {}", known.join(", "))
             };
-            return Err(InputError::new(format!("--stress {name}"), format!("no stress named `{name}` ({allowed})")));
+            return Err(InputError::new(
+                format!("--stress {name}"),
+                format!("no stress named `{name}` ({allowed})"),
+            ));
         };
         let mut out = self.clone();
         let mut hasher = Sha256::new();
@@ -386,7 +399,10 @@ impl Scenario {
 /// Reads a text input, turning every way it can fail into a clear message.
 pub fn read_text(path: &Path, origin: &str, what: &str) -> Result<String, InputError> {
     if path.is_dir() {
-        return Err(InputError::new(origin, format!("is a directory, not a {what} file")));
+        return Err(InputError::new(
+            origin,
+            format!("is a directory, not a {what} file"),
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| {
         let why = match e.kind() {
@@ -397,11 +413,19 @@ pub fn read_text(path: &Path, origin: &str, what: &str) -> Result<String, InputE
         InputError::new(origin, format!("cannot read the {what} file: {why}"))
     })?;
     if bytes.contains(&0) {
-        return Err(InputError::new(origin, format!("is a binary file, not a {what} file (it contains NUL bytes)")));
+        return Err(InputError::new(
+            origin,
+            format!("is a binary file, not a {what} file (it contains NUL bytes)"),
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        InputError::new(origin, format!("is not UTF-8 text (invalid byte at offset {at}); save the {what} file as UTF-8"))
+        InputError::new(
+            origin,
+            format!(
+                "is not UTF-8 text (invalid byte at offset {at}); save the {what} file as UTF-8"
+            ),
+        )
     })
 }
 

@@ -53,13 +53,22 @@ impl Source {
     }
 
     /// An error at `span`, naming the key found there in `table`.
-    pub fn error_at(&self, table: &DeTable<'_>, span: Option<Range<usize>>, message: impl Into<String>) -> InputError {
+    pub fn error_at(
+        &self,
+        table: &DeTable<'_>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> InputError {
         let message = message.into();
         let Some(span) = span else {
             return InputError::new(&self.origin, message);
         };
         let key = key_at(table, span.start);
-        if let Some(slot) = self.slots.iter().find(|s| span.start >= s.start && span.start <= s.end) {
+        if let Some(slot) = self
+            .slots
+            .iter()
+            .find(|s| span.start >= s.start && span.start <= s.end)
+        {
             return InputError {
                 origin: format!("--set {}", slot.arg),
                 position: None,
@@ -215,9 +224,8 @@ pub fn apply_overrides<'i>(
             ),
         };
         let slot_span = start..start + value_text.len();
-        insert_at(table, &parts, value, slot_span).map_err(|message| {
-            InputError::new(format!("--set {arg}"), message).with_key(key)
-        })?;
+        insert_at(table, &parts, value, slot_span)
+            .map_err(|message| InputError::new(format!("--set {arg}"), message).with_key(key))?;
     }
     Ok(())
 }
@@ -278,7 +286,10 @@ fn shift(value: Spanned<DeValue<'_>>, offset: usize) -> Spanned<DeValue<'_>> {
             let mut out = DeTable::new();
             for (k, v) in t {
                 let ks = k.span();
-                out.insert(Spanned::new(ks.start + offset..ks.end + offset, k.into_inner()), shift(v, offset));
+                out.insert(
+                    Spanned::new(ks.start + offset..ks.end + offset, k.into_inner()),
+                    shift(v, offset),
+                );
             }
             DeValue::Table(out)
         }

@@ -9,8 +9,8 @@ use toml::de::DeTable;
 
 use super::raw::{self, S};
 use super::{
-    Basis, Compensation, Copula, DEFAULT_BANK, Dependence, Exposure, Insurer, Lgd, MAX_AMOUNT, MAX_HORIZON,
-    MAX_LOANS, MAX_PATHS, Method, Pool, Scenario, Segment, ShareRule, Source, Stress,
+    Basis, Compensation, Copula, DEFAULT_BANK, Dependence, Exposure, Insurer, Lgd, MAX_AMOUNT,
+    MAX_HORIZON, MAX_LOANS, MAX_PATHS, Method, Pool, Scenario, Segment, ShareRule, Source, Stress,
 };
 use crate::error::InputError;
 
@@ -30,8 +30,18 @@ impl Ctx<'_> {
     fn amount(&self, v: &S<f64>, min: f64) -> Result<f64, InputError> {
         let x = *v.get_ref();
         if !x.is_finite() || x < min || x > MAX_AMOUNT {
-            let low = if min > 0.0 { "greater than 0".to_string() } else { "at least 0".to_string() };
-            return Err(self.err(v, format!("must be a finite amount {low} and at most {MAX_AMOUNT:e}, got {}", show(x))));
+            let low = if min > 0.0 {
+                "greater than 0".to_string()
+            } else {
+                "at least 0".to_string()
+            };
+            return Err(self.err(
+                v,
+                format!(
+                    "must be a finite amount {low} and at most {MAX_AMOUNT:e}, got {}",
+                    show(x)
+                ),
+            ));
         }
         Ok(x)
     }
@@ -39,21 +49,35 @@ impl Ctx<'_> {
     /// A strictly positive finite amount.
     fn positive_amount(&self, v: &S<f64>) -> Result<f64, InputError> {
         let x = *v.get_ref();
-        if !(x > 0.0) {
-            return Err(self.err(v, format!("must be a finite amount greater than 0, got {}", show(x))));
+        if x.is_nan() || x <= 0.0 {
+            return Err(self.err(
+                v,
+                format!("must be a finite amount greater than 0, got {}", show(x)),
+            ));
         }
         self.amount(v, 0.0)
     }
 
     /// A number in `[lo, hi]` (inclusive flags per end).
-    fn range(&self, v: &S<f64>, lo: f64, lo_incl: bool, hi: f64, hi_incl: bool, what: &str) -> Result<f64, InputError> {
+    fn range(
+        &self,
+        v: &S<f64>,
+        lo: f64,
+        lo_incl: bool,
+        hi: f64,
+        hi_incl: bool,
+        what: &str,
+    ) -> Result<f64, InputError> {
         let x = *v.get_ref();
         let ok_lo = if lo_incl { x >= lo } else { x > lo };
         let ok_hi = if hi_incl { x <= hi } else { x < hi };
         if !(x.is_finite() && ok_lo && ok_hi) {
             let l = if lo_incl { "[" } else { "(" };
             let h = if hi_incl { "]" } else { ")" };
-            return Err(self.err(v, format!("{what} must be in {l}{lo}, {hi}{h}, got {}", show(x))));
+            return Err(self.err(
+                v,
+                format!("{what} must be in {l}{lo}, {hi}{h}, got {}", show(x)),
+            ));
         }
         Ok(x)
     }
@@ -70,7 +94,10 @@ impl Ctx<'_> {
     fn whole(&self, v: &S<i64>, lo: i64, hi: i64, what: &str) -> Result<i64, InputError> {
         let x = *v.get_ref();
         if x < lo || x > hi {
-            return Err(self.err(v, format!("{what} must be a whole number from {lo} to {hi}, got {x}")));
+            return Err(self.err(
+                v,
+                format!("{what} must be a whole number from {lo} to {hi}, got {x}"),
+            ));
         }
         Ok(x)
     }
@@ -99,7 +126,12 @@ fn show(x: f64) -> String {
 
 pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario, InputError> {
     let meta = raw.scenario.get_ref();
-    let horizon = ctx.whole(&meta.horizon_years, 1, i64::from(MAX_HORIZON), "horizon_years")? as u32;
+    let horizon = ctx.whole(
+        &meta.horizon_years,
+        1,
+        i64::from(MAX_HORIZON),
+        "horizon_years",
+    )? as u32;
     let name = match &meta.name {
         Some(n) => {
             let s = n.get_ref().trim();
@@ -108,11 +140,16 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
             }
             s.to_string()
         }
-        None => Path::new(&ctx.source.origin)
-            .file_stem()
-            .map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned()),
+        None => Path::new(&ctx.source.origin).file_stem().map_or_else(
+            || "scenario".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
     };
-    let description = meta.description.as_ref().map(|d| d.get_ref().trim().to_string()).unwrap_or_default();
+    let description = meta
+        .description
+        .as_ref()
+        .map(|d| d.get_ref().trim().to_string())
+        .unwrap_or_default();
     let currency = match &meta.currency {
         Some(c) => {
             let s = c.get_ref().trim();
@@ -137,8 +174,16 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
         ledger_years += compensation.recovery_lag_years;
     }
     let pool = pool(ctx, pool_raw, claim_lag, ledger_years)?;
-    let insurer = raw.insurer.as_ref().map(|i| insurer(ctx, i.get_ref())).transpose()?;
-    let guarantor = raw.guarantor.as_ref().map(|g| ctx.fraction(&g.get_ref().share)).transpose()?;
+    let insurer = raw
+        .insurer
+        .as_ref()
+        .map(|i| insurer(ctx, i.get_ref()))
+        .transpose()?;
+    let guarantor = raw
+        .guarantor
+        .as_ref()
+        .map(|g| ctx.fraction(&g.get_ref().share))
+        .transpose()?;
     check_party_shares(ctx, &raw, &compensation, insurer.as_ref(), guarantor)?;
     let dependence = dependence(ctx, raw.dependence.as_ref().map(Spanned::get_ref))?;
 
@@ -172,11 +217,20 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
     for seg in &raw.segment {
         let s = segment(ctx, seg.get_ref(), &dependence)?;
         if !seen.insert(s.name.clone()) {
-            return Err(ctx.err(&seg.get_ref().name, format!("segment name `{}` is used twice; names must be unique", s.name)));
+            return Err(ctx.err(
+                &seg.get_ref().name,
+                format!(
+                    "segment name `{}` is used twice; names must be unique",
+                    s.name
+                ),
+            ));
         }
         total_loans += s.loans;
         if total_loans > MAX_LOANS {
-            return Err(ctx.err(&seg.get_ref().loans, format!("the portfolio may hold at most {MAX_LOANS} loans")));
+            return Err(ctx.err(
+                &seg.get_ref().loans,
+                format!("the portfolio may hold at most {MAX_LOANS} loans"),
+            ));
         }
         segments.push(s);
     }
@@ -205,7 +259,10 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
     })
 }
 
-fn simulation(ctx: &Ctx<'_>, sim: Option<&raw::RawSimulation>) -> Result<(u64, u64, Method), InputError> {
+fn simulation(
+    ctx: &Ctx<'_>,
+    sim: Option<&raw::RawSimulation>,
+) -> Result<(u64, u64, Method), InputError> {
     let default = raw::RawSimulation::default();
     let sim = sim.unwrap_or(&default);
     let paths = match &sim.paths {
@@ -221,14 +278,24 @@ fn simulation(ctx: &Ctx<'_>, sim: Option<&raw::RawSimulation>) -> Result<(u64, u
             "plain" => Method::Plain,
             "importance" => Method::Importance,
             "auto" => Method::Auto,
-            other => return Err(ctx.err(m, format!("unknown method `{other}`: allowed are \"plain\", \"importance\" and \"auto\""))),
+            other => return Err(ctx.err(
+                m,
+                format!(
+                    "unknown method `{other}`: allowed are \"plain\", \"importance\" and \"auto\""
+                ),
+            )),
         },
         None => Method::Auto,
     };
     Ok((paths, seed, method))
 }
 
-fn pool(ctx: &Ctx<'_>, p: &raw::RawPool, claim_lag: u32, ledger_years: u32) -> Result<Pool, InputError> {
+fn pool(
+    ctx: &Ctx<'_>,
+    p: &raw::RawPool,
+    claim_lag: u32,
+    ledger_years: u32,
+) -> Result<Pool, InputError> {
     let initial_balance = ctx.amount(&p.initial_balance, 0.0)?;
     let l = ledger_years as usize;
     let top_ups = match &p.annual_top_up {
@@ -251,7 +318,10 @@ fn pool(ctx: &Ctx<'_>, p: &raw::RawPool, claim_lag: u32, ledger_years: u32) -> R
                         ),
                     ));
                 }
-                items.iter().map(|x| ctx.amount(x, 0.0)).collect::<Result<Vec<_>, _>>()?
+                items
+                    .iter()
+                    .map(|x| ctx.amount(x, 0.0))
+                    .collect::<Result<Vec<_>, _>>()?
             }
         },
     };
@@ -259,7 +329,11 @@ fn pool(ctx: &Ctx<'_>, p: &raw::RawPool, claim_lag: u32, ledger_years: u32) -> R
         Some(r) => ctx.range(r, -0.5, true, 1.0, true, "interest_rate")?,
         None => 0.0,
     };
-    let annual_budget = p.annual_budget.as_ref().map(|b| ctx.amount(b, 0.0)).transpose()?;
+    let annual_budget = p
+        .annual_budget
+        .as_ref()
+        .map(|b| ctx.amount(b, 0.0))
+        .transpose()?;
     let close_when_depleted = p.close_when_depleted.as_ref().is_some_and(|b| *b.get_ref());
     Ok(Pool {
         initial_balance,
@@ -291,7 +365,12 @@ fn compensation(ctx: &Ctx<'_>, c: &raw::RawCompensation) -> Result<Compensation,
                 let t = t.get_ref();
                 let up_to = ctx.positive_amount(&t.up_to)?;
                 if up_to <= last {
-                    return Err(ctx.err(&t.up_to, format!("tiers must be in increasing order of up_to; {up_to} follows {last}")));
+                    return Err(ctx.err(
+                        &t.up_to,
+                        format!(
+                            "tiers must be in increasing order of up_to; {up_to} follows {last}"
+                        ),
+                    ));
                 }
                 last = up_to;
                 tiers.push((up_to, ctx.fraction(&t.pool_share)?));
@@ -299,7 +378,10 @@ fn compensation(ctx: &Ctx<'_>, c: &raw::RawCompensation) -> Result<Compensation,
             ShareRule::Tiers(tiers)
         }
         (Some(s), false) => {
-            return Err(ctx.err(s, "give either pool_share or [[compensation.tier]] tables, not both"));
+            return Err(ctx.err(
+                s,
+                "give either pool_share or [[compensation.tier]] tables, not both",
+            ));
         }
         (None, true) => {
             return Err(InputError::new(
@@ -309,15 +391,31 @@ fn compensation(ctx: &Ctx<'_>, c: &raw::RawCompensation) -> Result<Compensation,
             .with_key("compensation.pool_share"));
         }
     };
-    let bonus = |v: &Option<S<f64>>| v.as_ref().map(|b| ctx.fraction(b)).transpose().map(|b| b.unwrap_or(0.0));
-    let max_claim_per_loan = c.max_claim_per_loan.as_ref().map(|v| ctx.amount(v, 0.0)).transpose()?;
+    let bonus = |v: &Option<S<f64>>| {
+        v.as_ref()
+            .map(|b| ctx.fraction(b))
+            .transpose()
+            .map(|b| b.unwrap_or(0.0))
+    };
+    let max_claim_per_loan = c
+        .max_claim_per_loan
+        .as_ref()
+        .map(|v| ctx.amount(v, 0.0))
+        .transpose()?;
     let suspend = c
         .suspend_above_npl_ratio
         .as_ref()
         .map(|v| ctx.range(v, 0.0, true, 1.0, false, "suspend_above_npl_ratio"))
         .transpose()?;
-    let bank_cap = c.bank_annual_cap_ratio.as_ref().map(|v| ctx.fraction(v)).transpose()?;
-    let recoveries = c.recoveries_return_to_pool.as_ref().is_some_and(|b| *b.get_ref());
+    let bank_cap = c
+        .bank_annual_cap_ratio
+        .as_ref()
+        .map(|v| ctx.fraction(v))
+        .transpose()?;
+    let recoveries = c
+        .recoveries_return_to_pool
+        .as_ref()
+        .is_some_and(|b| *b.get_ref());
     if recoveries
         && basis != Basis::OutstandingPrincipal
         && let Some(r) = &c.recoveries_return_to_pool
@@ -337,7 +435,12 @@ fn compensation(ctx: &Ctx<'_>, c: &raw::RawCompensation) -> Result<Compensation,
         first_loan_bonus: bonus(&c.first_loan_bonus)?,
         key_list_bonus: bonus(&c.key_list_bonus)?,
         policy_tool_bonus: bonus(&c.policy_tool_bonus)?,
-        max_pool_share: c.max_pool_share.as_ref().map(|v| ctx.fraction(v)).transpose()?.unwrap_or(1.0),
+        max_pool_share: c
+            .max_pool_share
+            .as_ref()
+            .map(|v| ctx.fraction(v))
+            .transpose()?
+            .unwrap_or(1.0),
         max_claim_per_loan,
         suspend_above_npl_ratio: suspend,
         bank_annual_cap_ratio: bank_cap,
@@ -350,8 +453,16 @@ fn insurer(ctx: &Ctx<'_>, i: &raw::RawInsurer) -> Result<Insurer, InputError> {
     Ok(Insurer {
         share: ctx.fraction(&i.share)?,
         premium_rate: ctx.fraction(&i.premium_rate)?,
-        cost_ratio: i.cost_ratio.as_ref().map(|c| ctx.fraction(c)).transpose()?.unwrap_or(0.0),
-        pool_covers_excess: i.pool_covers_insurer_excess.as_ref().is_none_or(|b| *b.get_ref()),
+        cost_ratio: i
+            .cost_ratio
+            .as_ref()
+            .map(|c| ctx.fraction(c))
+            .transpose()?
+            .unwrap_or(0.0),
+        pool_covers_excess: i
+            .pool_covers_insurer_excess
+            .as_ref()
+            .is_none_or(|b| *b.get_ref()),
     })
 }
 
@@ -364,10 +475,14 @@ fn check_party_shares(
     guarantor: Option<f64>,
 ) -> Result<(), InputError> {
     let pool_max = match &comp.share {
-        ShareRule::Flat(s) => (s + comp.first_loan_bonus + comp.key_list_bonus + comp.policy_tool_bonus).min(comp.max_pool_share),
+        ShareRule::Flat(s) => {
+            (s + comp.first_loan_bonus + comp.key_list_bonus + comp.policy_tool_bonus)
+                .min(comp.max_pool_share)
+        }
         ShareRule::Tiers(t) => {
             let top = t.iter().map(|x| x.1).fold(0.0, f64::max);
-            (top + comp.first_loan_bonus + comp.key_list_bonus + comp.policy_tool_bonus).min(comp.max_pool_share)
+            (top + comp.first_loan_bonus + comp.key_list_bonus + comp.policy_tool_bonus)
+                .min(comp.max_pool_share)
         }
     };
     let others = insurer.map_or(0.0, |i| i.share) + guarantor.unwrap_or(0.0);
@@ -399,17 +514,29 @@ fn dependence(ctx: &Ctx<'_>, d: Option<&raw::RawDependence>) -> Result<Dependenc
             "gaussian" => Copula::Gaussian,
             "t" => {
                 let Some(nu) = &d.degrees_of_freedom else {
-                    return Err(ctx.err(c, "a t copula needs degrees_of_freedom (greater than 2, for example 5)"));
+                    return Err(ctx.err(
+                        c,
+                        "a t copula needs degrees_of_freedom (greater than 2, for example 5)",
+                    ));
                 };
                 Copula::StudentT(ctx.range(nu, 2.0, false, 1e6, true, "degrees_of_freedom")?)
             }
-            other => return Err(ctx.err(c, format!("unknown copula `{other}`: allowed are \"gaussian\" and \"t\""))),
+            other => {
+                return Err(ctx.err(
+                    c,
+                    format!("unknown copula `{other}`: allowed are \"gaussian\" and \"t\""),
+                ));
+            }
         },
     };
     if let (Copula::Gaussian, Some(nu)) = (copula, &d.degrees_of_freedom) {
         return Err(ctx.err(nu, "degrees_of_freedom applies only to copula = \"t\""));
     }
-    let correlation = d.correlation.as_ref().map(|c| ctx.correlation(c)).transpose()?;
+    let correlation = d
+        .correlation
+        .as_ref()
+        .map(|c| ctx.correlation(c))
+        .transpose()?;
     let factor_persistence = match &d.factor_persistence {
         Some(p) => ctx.range(p, -1.0, false, 1.0, false, "factor_persistence")?,
         None => 0.0,
@@ -423,7 +550,12 @@ fn dependence(ctx: &Ctx<'_>, d: Option<&raw::RawDependence>) -> Result<Dependenc
                 if let Some(g) = correlation
                     && g + r >= 1.0
                 {
-                    return Err(ctx.err(rho, format!("global correlation {g} plus sector correlation {r} must be below 1")));
+                    return Err(ctx.err(
+                        rho,
+                        format!(
+                            "global correlation {g} plus sector correlation {r} must be below 1"
+                        ),
+                    ));
                 }
                 out.insert(name.trim().to_string(), r);
             }
@@ -442,14 +574,27 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
     let name = ctx.name(&s.name, "a segment name")?;
     let loans = ctx.whole(&s.loans, 1, MAX_LOANS as i64, "loans")? as u64;
     let exposure = match s.exposure.get_ref() {
-        raw::ExposureSpec::Fixed(x) => Exposure::Fixed(ctx.positive_amount(&Spanned::new(s.exposure.span(), *x))?),
+        raw::ExposureSpec::Fixed(x) => {
+            Exposure::Fixed(ctx.positive_amount(&Spanned::new(s.exposure.span(), *x))?)
+        }
         raw::ExposureSpec::Lognormal(l) => Exposure::Lognormal {
             median: ctx.positive_amount(&l.median)?,
             sigma: ctx.range(&l.sigma, 0.0, true, 5.0, true, "sigma")?,
         },
     };
-    let total_exposure = s.total_exposure.as_ref().map(|t| ctx.positive_amount(t)).transpose()?;
-    let pd = ctx.range(&s.pd, 0.0, false, 1.0, false, "pd (an annual probability of default)")?;
+    let total_exposure = s
+        .total_exposure
+        .as_ref()
+        .map(|t| ctx.positive_amount(t))
+        .transpose()?;
+    let pd = ctx.range(
+        &s.pd,
+        0.0,
+        false,
+        1.0,
+        false,
+        "pd (an annual probability of default)",
+    )?;
     let lgd = match s.lgd.get_ref() {
         raw::LgdSpec::Fixed(x) => Lgd::Fixed(ctx.fraction(&Spanned::new(s.lgd.span(), *x))?),
         raw::LgdSpec::Beta(b) => {
@@ -519,7 +664,13 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
             for (bank, w) in map.get_ref() {
                 let w_val = *w.get_ref();
                 if !(w_val.is_finite() && w_val > 0.0) {
-                    return Err(ctx.err(w, format!("a bank's weight must be a positive number, got {}", show(w_val))));
+                    return Err(ctx.err(
+                        w,
+                        format!(
+                            "a bank's weight must be a positive number, got {}",
+                            show(w_val)
+                        ),
+                    ));
                 }
                 let bank_name = ctx.name(&Spanned::new(w.span(), bank.clone()), "a bank name")?;
                 out.push((bank_name, w_val));
@@ -532,7 +683,12 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
         }
         (None, None) => vec![(DEFAULT_BANK.to_string(), 1.0)],
     };
-    let frac = |v: &Option<S<f64>>| v.as_ref().map(|f| ctx.fraction(f)).transpose().map(|f| f.unwrap_or(0.0));
+    let frac = |v: &Option<S<f64>>| {
+        v.as_ref()
+            .map(|f| ctx.fraction(f))
+            .transpose()
+            .map(|f| f.unwrap_or(0.0))
+    };
     Ok(Segment {
         name,
         loans,
@@ -551,7 +707,11 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
     })
 }
 
-fn stresses(ctx: &Ctx<'_>, raw: &[S<raw::RawStress>], horizon: u32) -> Result<Vec<Stress>, InputError> {
+fn stresses(
+    ctx: &Ctx<'_>,
+    raw: &[S<raw::RawStress>],
+    horizon: u32,
+) -> Result<Vec<Stress>, InputError> {
     let mut out: Vec<Stress> = Vec::new();
     for s in raw {
         let s = s.get_ref();
@@ -560,13 +720,20 @@ fn stresses(ctx: &Ctx<'_>, raw: &[S<raw::RawStress>], horizon: u32) -> Result<Ve
             return Err(ctx.err(&s.name, "a stress name must not be empty"));
         }
         if out.iter().any(|o| o.name == name) {
-            return Err(ctx.err(&s.name, format!("stress name `{name}` is used twice; names must be unique")));
+            return Err(ctx.err(
+                &s.name,
+                format!("stress name `{name}` is used twice; names must be unique"),
+            ));
         }
         let pd_multiplier = match &s.pd_multiplier {
             Some(m) => ctx.range(m, 0.0, false, 1000.0, true, "pd_multiplier")?,
             None => 1.0,
         };
-        let correlation = s.correlation.as_ref().map(|c| ctx.correlation(c)).transpose()?;
+        let correlation = s
+            .correlation
+            .as_ref()
+            .map(|c| ctx.correlation(c))
+            .transpose()?;
         let mut pins = Vec::new();
         if let Some(g) = &s.global_factor {
             let list: Vec<&raw::RawPin> = match g.get_ref() {
@@ -584,7 +751,11 @@ fn stresses(ctx: &Ctx<'_>, raw: &[S<raw::RawStress>], horizon: u32) -> Result<Ve
         }
         out.push(Stress {
             name,
-            description: s.description.as_ref().map(|d| d.get_ref().trim().to_string()).unwrap_or_default(),
+            description: s
+                .description
+                .as_ref()
+                .map(|d| d.get_ref().trim().to_string())
+                .unwrap_or_default(),
             pd_multiplier,
             correlation,
             global_factor: pins,

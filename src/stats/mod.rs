@@ -43,7 +43,10 @@ pub struct StatAcc {
 impl StatAcc {
     /// A new accumulator whose moments are taken about `shift`.
     pub fn new(shift: f64) -> Self {
-        Self { shift, ..Self::default() }
+        Self {
+            shift,
+            ..Self::default()
+        }
     }
 
     /// Adds one path's value `v` with likelihood-ratio weight `w`
@@ -102,7 +105,11 @@ impl StatAcc {
         };
         let total = u128::from(paths) * ONE;
         let q = |(num, den)| self.sketch.quantile(num, den, total).unwrap_or(0.0);
-        let es = |(num, den)| self.sketch.expected_shortfall(num, den, total).unwrap_or(0.0);
+        let es = |(num, den)| {
+            self.sketch
+                .expected_shortfall(num, den, total)
+                .unwrap_or(0.0)
+        };
         Stat {
             mean: self.shift + m1,
             std_error,
@@ -161,7 +168,11 @@ impl ProbAcc {
 
     /// The estimated probability over `paths` paths.
     pub fn estimate(&self, paths: u64) -> f64 {
-        if paths == 0 { 0.0 } else { self.w1.value() / paths as f64 }
+        if paths == 0 {
+            0.0
+        } else {
+            self.w1.value() / paths as f64
+        }
     }
 
     /// The summary reported in the result file. `weighted` selects the
@@ -170,8 +181,16 @@ impl ProbAcc {
         let n = paths as f64;
         let p = self.estimate(paths);
         if paths < 2 {
-            let ci95 = if paths == 1 { wilson(p, 1.0) } else { [0.0, 1.0] };
-            return Probability { estimate: p, std_error: None, ci95 };
+            let ci95 = if paths == 1 {
+                wilson(p, 1.0)
+            } else {
+                [0.0, 1.0]
+            };
+            return Probability {
+                estimate: p,
+                std_error: None,
+                ci95,
+            };
         }
         let se = if weighted {
             ((self.w2.value() / n - p * p).max(0.0) / (n - 1.0)).sqrt()
@@ -185,7 +204,11 @@ impl ProbAcc {
         } else {
             n
         };
-        Probability { estimate: p, std_error: Some(se), ci95: wilson(p.clamp(0.0, 1.0), n_eff) }
+        Probability {
+            estimate: p,
+            std_error: Some(se),
+            ci95: wilson(p.clamp(0.0, 1.0), n_eff),
+        }
     }
 }
 
@@ -196,8 +219,16 @@ pub fn wilson(p: f64, n: f64) -> [f64; 2] {
     let center = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).max(0.0).sqrt();
     // At p = 0 (or 1) the bound is exactly 0 (or 1); rounding must not move it.
-    let lo = if p <= 0.0 { 0.0 } else { (center - half).max(0.0) };
-    let hi = if p >= 1.0 { 1.0 } else { (center + half).min(1.0) };
+    let lo = if p <= 0.0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let hi = if p >= 1.0 {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
     [lo, hi]
 }
 
@@ -259,7 +290,10 @@ mod tests {
     fn wilson_matches_reference() {
         // p = 0.1, n = 100: Wilson 95% interval [0.0552, 0.1744] (Newcombe 1998).
         let [lo, hi] = wilson(0.1, 100.0);
-        assert!((lo - 0.055_229).abs() < 1e-5 && (hi - 0.174_366).abs() < 1e-5, "{lo} {hi}");
+        assert!(
+            (lo - 0.055_229).abs() < 1e-5 && (hi - 0.174_366).abs() < 1e-5,
+            "{lo} {hi}"
+        );
         let [lo, hi] = wilson(0.0, 1000.0);
         assert_eq!(lo, 0.0);
         assert!((hi - 0.003_826).abs() < 1e-5);
@@ -267,7 +301,9 @@ mod tests {
 
     #[test]
     fn moments_match_direct_computation() {
-        let values: Vec<f64> = (0..1000).map(|i| 1e9 + ((i * 31) % 97) as f64 * 1e5).collect();
+        let values: Vec<f64> = (0..1000)
+            .map(|i| 1e9 + ((i * 31) % 97) as f64 * 1e5)
+            .collect();
         let mut acc = StatAcc::new(1e9);
         for (i, &v) in values.iter().enumerate() {
             acc.add(v, 1.0, ONE);

@@ -36,7 +36,11 @@ pub const ONE: u128 = 1 << 64;
 /// Converts a (likelihood-ratio) weight to the fixed-point form used in sketches.
 #[inline]
 pub fn fixed_weight(w: f64) -> u128 {
-    if w == 1.0 { ONE } else { (w * ONE as f64) as u128 }
+    if w == 1.0 {
+        ONE
+    } else {
+        (w * ONE as f64) as u128
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +80,11 @@ pub struct Bin {
 impl Bin {
     /// The value that stands for the bucket in expected-shortfall sums.
     pub fn representative(&self) -> f64 {
-        if self.min == self.max { self.min } else { 0.5 * (self.min + self.max) }
+        if self.min == self.max {
+            self.min
+        } else {
+            0.5 * (self.min + self.max)
+        }
     }
 }
 
@@ -98,7 +106,11 @@ impl Sketch {
         let bits = v.to_bits();
         let exponent = ((bits >> 52) & 0x7ff) as usize;
         let sub = ((bits >> (52 - SUB_BITS)) as usize) & (PAGE - 1);
-        let pages = if bits >> 63 == 1 { &mut self.neg } else { &mut self.pos };
+        let pages = if bits >> 63 == 1 {
+            &mut self.neg
+        } else {
+            &mut self.pos
+        };
         if pages.is_empty() {
             pages.resize_with(EXPONENTS, || None);
         }
@@ -131,15 +143,27 @@ impl Sketch {
         // Negative values: the largest magnitudes are the smallest values.
         for page in self.neg.iter().rev().flatten() {
             for b in page.iter().rev().filter(|b| b.weight > 0) {
-                out.push(Bin { weight: b.weight, min: b.min, max: b.max });
+                out.push(Bin {
+                    weight: b.weight,
+                    min: b.min,
+                    max: b.max,
+                });
             }
         }
         if self.zero > 0 {
-            out.push(Bin { weight: self.zero, min: 0.0, max: 0.0 });
+            out.push(Bin {
+                weight: self.zero,
+                min: 0.0,
+                max: 0.0,
+            });
         }
         for page in self.pos.iter().flatten() {
             for b in page.iter().filter(|b| b.weight > 0) {
-                out.push(Bin { weight: b.weight, min: b.min, max: b.max });
+                out.push(Bin {
+                    weight: b.weight,
+                    min: b.min,
+                    max: b.max,
+                });
             }
         }
         out
@@ -253,13 +277,18 @@ mod tests {
 
     #[test]
     fn continuous_values_within_documented_error() {
-        let values: Vec<f64> = (1..=10_000).map(|i| (i as f64 * 0.618_033_988_75).fract() * 1e9 + 1.0).collect();
+        let values: Vec<f64> = (1..=10_000)
+            .map(|i| (i as f64 * 0.618_033_988_75).fract() * 1e9 + 1.0)
+            .collect();
         let s = sketch_of(&values);
         let total = s.total_weight();
         for (num, den) in [(1, 2), (9, 10), (99, 100), (999, 1000)] {
             let got = s.quantile(num, den, total).unwrap();
             let want = exact_quantile(&values, num as usize, den as usize);
-            assert!(got >= want && got <= want * (1.0 + QUANTILE_RELATIVE_ERROR), "{got} vs {want}");
+            assert!(
+                got >= want && got <= want * (1.0 + QUANTILE_RELATIVE_ERROR),
+                "{got} vs {want}"
+            );
         }
     }
 
@@ -278,7 +307,9 @@ mod tests {
 
     #[test]
     fn merge_is_split_independent() {
-        let values: Vec<f64> = (0..5000).map(|i| ((i * 7919) % 4999) as f64 * 1234.5 - 1e6).collect();
+        let values: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 4999) as f64 * 1234.5 - 1e6)
+            .collect();
         let whole = sketch_of(&values);
         let mut a = sketch_of(&values[..1234]);
         let b = sketch_of(&values[1234..]);
