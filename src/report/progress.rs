@@ -21,7 +21,7 @@ impl Bar {
         } else {
             let bar = ProgressBar::new(paths);
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} paths ({per_sec}, ETA {eta})",
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of {human_len} paths, ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);

@@ -104,13 +104,14 @@ pub fn summary(r: &RunResult) -> String {
 
     let _ = writeln!(
         out,
-        "\nMoney over {} ledger year{} (million {unit}){:>7}{:>11}{:>11}{:>11}",
+        "\nMoney over {} ledger year{}, million {unit}",
         r.ledger_years,
-        if r.ledger_years == 1 { "" } else { "s" },
-        "mean",
-        "95%",
-        "99%",
-        "99.9%"
+        if r.ledger_years == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        out,
+        "  {:<30}{:>11}{:>11}{:>11}{:>11}",
+        "", "mean", "95%", "99%", "99.9%"
     );
     let t = &r.totals;
     money_row(&mut out, "Principal loss (all parties)", &t.loss);
@@ -135,16 +136,18 @@ pub fn summary(r: &RunResult) -> String {
         .by_year
         .iter()
         .any(|y| y.budget_exceeded_probability.estimate > 0.0);
-    let _ = writeln!(
+    let _ = writeln!(out, "\nBy year, means in million {unit}");
+    let _ = write!(
         out,
-        "\nBy year (means, million {unit})   claims       paid  shortfall    balance{}",
-        if budget { "  P(claims > budget)" } else { "" }
+        "  {:<30}{:>11}{:>11}{:>11}{:>11}",
+        "", "claims", "paid", "shortfall", "balance"
     );
+    let _ = writeln!(out, "{}", if budget { "  P(claims > budget)" } else { "" });
     for y in &r.by_year {
         let _ = write!(
             out,
-            "  year {:<26}{:>9}{:>11}{:>11}{:>11}",
-            y.year,
+            "  {:<30}{:>11}{:>11}{:>11}{:>11}",
+            format!("year {}", y.year),
             millions(y.claims.mean),
             millions(y.paid.mean),
             millions(y.shortfall.mean),
@@ -184,14 +187,16 @@ pub fn summary(r: &RunResult) -> String {
     );
 
     if r.by_bank.len() > 1 || r.by_bank.iter().any(|b| b.suspended.mean > 0.0) {
+        let _ = writeln!(out, "\nBy bank, means in million {unit}");
         let _ = writeln!(
             out,
-            "\nBy bank (means, million {unit})       claims       paid  suspended  P(suspended)"
+            "  {:<30}{:>11}{:>11}{:>11}{:>14}",
+            "", "claims", "paid", "suspended", "P(suspended)"
         );
         for b in &r.by_bank {
             let _ = writeln!(
                 out,
-                "  {:<30}{:>9}{:>11}{:>11}  {:>11}",
+                "  {:<30}{:>11}{:>11}{:>11}{:>14}",
                 b.name,
                 millions(b.claims.mean),
                 millions(b.paid.mean),
@@ -201,14 +206,16 @@ pub fn summary(r: &RunResult) -> String {
         }
     }
     if r.by_segment.len() > 1 {
+        let _ = writeln!(out, "\nBy segment, means in million {unit}");
         let _ = writeln!(
             out,
-            "\nBy segment (means, million {unit})      loss     claims       paid"
+            "  {:<30}{:>11}{:>11}{:>11}",
+            "", "loss", "claims", "paid"
         );
         for s in &r.by_segment {
             let _ = writeln!(
                 out,
-                "  {:<30}{:>9}{:>11}{:>11}",
+                "  {:<30}{:>11}{:>11}{:>11}",
                 s.name,
                 millions(s.loss.mean),
                 millions(s.claims.mean),

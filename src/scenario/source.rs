@@ -242,8 +242,10 @@ fn insert_at<'i>(
         return Ok(());
     }
     if !table.contains_key(*first) {
+        // A table created on the way: its key gets an empty span so that
+        // errors inside the value name the full key.
         table.insert(
-            Spanned::new(span.clone(), (*first).to_string().into()),
+            Spanned::new(span.end..span.end, (*first).to_string().into()),
             Spanned::new(span.clone(), DeValue::Table(DeTable::new())),
         );
     }

@@ -173,7 +173,15 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
     if compensation.returns_recoveries() {
         ledger_years += compensation.recovery_lag_years;
     }
-    let pool = pool(ctx, pool_raw, claim_lag, ledger_years)?;
+    let how = if ledger_years == horizon + claim_lag {
+        format!("horizon {horizon} + claim lag {claim_lag}")
+    } else {
+        format!(
+            "horizon {horizon} + claim lag {claim_lag} + recovery lag {}",
+            compensation.recovery_lag_years
+        )
+    };
+    let pool = pool(ctx, pool_raw, claim_lag, &how, ledger_years)?;
     let insurer = raw
         .insurer
         .as_ref()
@@ -294,6 +302,7 @@ fn pool(
     ctx: &Ctx<'_>,
     p: &raw::RawPool,
     claim_lag: u32,
+    how: &str,
     ledger_years: u32,
 ) -> Result<Pool, InputError> {
     let initial_balance = ctx.amount(&p.initial_balance, 0.0)?;
@@ -312,8 +321,7 @@ fn pool(
                     return Err(ctx.err(
                         t,
                         format!(
-                            "a list of top-ups needs one amount per ledger year: {l} (horizon plus claim lag{}), got {}",
-                            if claim_lag > 0 || l > 1 { ", plus the recovery lag when recoveries return" } else { "" },
+                            "a list of top-ups needs one amount per ledger year: {l} ({how}), got {}",
                             items.len()
                         ),
                     ));
@@ -488,10 +496,10 @@ fn check_party_shares(
     let others = insurer.map_or(0.0, |i| i.share) + guarantor.unwrap_or(0.0);
     if pool_max + others > 1.0 + 1e-12 {
         let at = raw
-            .guarantor
+            .insurer
             .as_ref()
-            .map(|g| g.span())
-            .or_else(|| raw.insurer.as_ref().map(|i| i.span()))
+            .map(|i| i.span())
+            .or_else(|| raw.guarantor.as_ref().map(|g| g.span()))
             .unwrap_or_else(|| raw.compensation.span());
         return Err(ctx.source.error_at(
             ctx.table,
@@ -547,17 +555,13 @@ fn dependence(ctx: &Ctx<'_>, d: Option<&raw::RawDependence>) -> Result<Dependenc
             let mut out = BTreeMap::new();
             for (name, rho) in map.get_ref() {
                 let r = ctx.correlation(rho)?;
-                if let Some(g) = correlation
-                    && g + r >= 1.0
-                {
-                    return Err(ctx.err(
-                        rho,
-                        format!(
-                            "global correlation {g} plus sector correlation {r} must be below 1"
-                        ),
-                    ));
+                let key = ctx.name(&Spanned::new(rho.span(), name.clone()), "a sector name")?;
+                if key != *name {
+                    return Err(ctx.err(rho, format!("sector name {name:?} has spaces around it")));
                 }
-                out.insert(name.trim().to_string(), r);
+                // Global plus sector correlation is checked per loan, where
+                // the loan's own global correlation is known.
+                out.insert(key, r);
             }
             Some(out)
         }
@@ -715,10 +719,7 @@ fn stresses(
     let mut out: Vec<Stress> = Vec::new();
     for s in raw {
         let s = s.get_ref();
-        let name = s.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            return Err(ctx.err(&s.name, "a stress name must not be empty"));
-        }
+        let name = ctx.name(&s.name, "a stress name")?;
         if out.iter().any(|o| o.name == name) {
             return Err(ctx.err(
                 &s.name,

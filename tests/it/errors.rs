@@ -223,9 +223,9 @@ fn out_of_range_values() {
 #[test]
 fn cross_field_rules() {
     bad(
-        "correlation = 0.1",
-        "correlation = 0.6\n[dependence.sectors]\nbio = 0.5",
-        "dependence.sectors.bio",
+        "lgd = 0.6",
+        "lgd = 0.6\nsector = \"bio\"\ncorrelation = 0.6\n[dependence.sectors]\nbio = 0.5",
+        "segment.a.sector",
         "below 1",
     );
     bad(
@@ -398,4 +398,16 @@ fn set_overrides_are_checked_like_the_file() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("test.toml:21:"), "{e}");
+}
+
+#[test]
+fn a_created_table_reports_the_full_key() {
+    let e = riskpool::scenario::parse(
+        BASE,
+        "test.toml",
+        Path::new("."),
+        &["portfolio.seed=-3".to_string()],
+    )
+    .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("portfolio.seed"), "{e}");
 }
