@@ -36,16 +36,18 @@ struct ScenarioArgs {
     /// --set segment.biomedicine.pd=0.05 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Apply the scenario's [[stress]] of this name.
+    /// Apply the scenario's [[stress]] of this name; repeat to compare
+    /// several side by side (each on the same random numbers).
     #[arg(long, value_name = "NAME")]
-    stress: Option<String>,
+    stress: Vec<String>,
 }
 
 #[derive(Args)]
 struct RunArgs {
     #[command(flatten)]
     scenario: ScenarioArgs,
-    /// Write the result file (JSON) here.
+    /// Write the result file (JSON) here. With several --stress, one file
+    /// per stress: FILE's name gets `-NAME` before its extension.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Number of paths (overrides [simulation] paths).
@@ -77,48 +79,95 @@ pub fn main() -> Result<(), Error> {
     }
 }
 
-fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
-    let mut sc = scenario::load(&args.scenario, &args.set)?;
-    if let Some(name) = &args.stress {
-        sc = sc.with_stress(name)?;
+/// The scenario as written, and one resolved scenario per requested
+/// stress (or the scenario itself when none is requested).
+fn load(args: &ScenarioArgs) -> Result<Vec<Scenario>, Error> {
+    let sc = scenario::load(&args.scenario, &args.set)?;
+    if args.stress.is_empty() {
+        return Ok(vec![sc]);
     }
-    Ok(sc)
+    let mut out = Vec::with_capacity(args.stress.len());
+    for name in &args.stress {
+        if args.stress.iter().filter(|n| *n == name).count() > 1 {
+            return Err(InputError::new(format!("--stress {name}"), "is given twice").into());
+        }
+        out.push(sc.with_stress(name)?);
+    }
+    Ok(out)
+}
+
+/// `FILE` with `-suffix` before its extension.
+fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "result".into(), |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{suffix}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{suffix}"),
+    };
+    path.with_file_name(name)
 }
 
 fn run(args: RunArgs) -> Result<(), Error> {
-    let mut sc = load(&args.scenario)?;
-    if let Some(paths) = args.paths {
-        if paths == 0 || paths > scenario::MAX_PATHS {
-            return Err(InputError::new(
-                "--paths",
-                format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
-            )
-            .into());
-        }
-        sc.paths = paths;
-    }
-    if let Some(seed) = args.seed {
-        sc.seed = seed;
+    let mut scenarios = load(&args.scenario)?;
+    if let Some(paths) = args.paths
+        && (paths == 0 || paths > scenario::MAX_PATHS)
+    {
+        return Err(InputError::new(
+            "--paths",
+            format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
+        )
+        .into());
     }
     if args.threads == Some(0) {
         return Err(InputError::new("--threads", "must be at least 1").into());
     }
-    let model = Model::build(&sc)?;
-    let opts = RunOptions {
-        paths: sc.paths,
-        seed: sc.seed,
-        threads: args.threads,
-        batches: None,
-    };
-    let bar = Bar::new(sc.paths, args.quiet);
-    let result = riskpool::run(&model, &opts, &bar)?;
-    bar.finish();
+    for sc in &mut scenarios {
+        if let Some(paths) = args.paths {
+            sc.paths = paths;
+        }
+        if let Some(seed) = args.seed {
+            sc.seed = seed;
+        }
+    }
+    // Build every model first, so a bad stress stops before any simulation.
+    let models = scenarios
+        .iter()
+        .map(Model::build)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(models.len());
+    for model in &models {
+        let sc = &model.scenario;
+        let opts = RunOptions {
+            paths: sc.paths,
+            seed: sc.seed,
+            threads: args.threads,
+            batches: None,
+        };
+        let bar = Bar::new(sc.paths, args.quiet);
+        let result = riskpool::run(model, &opts, &bar)?;
+        bar.finish();
+        results.push(result);
+    }
+    let several = results.len() > 1;
+    let mut written = Vec::new();
     if let Some(path) = &args.json {
-        output::write_json(path, &result)?;
+        for r in &results {
+            let target = match (&r.scenario.stress, several) {
+                (Some(name), true) => with_suffix(path, name),
+                _ => path.clone(),
+            };
+            output::write_json(&target, r)?;
+            written.push(target);
+        }
     }
     if !args.quiet {
-        print!("{}", text::summary(&result));
-        if let Some(path) = &args.json {
+        if several {
+            print!("{}", text::comparison(&results));
+        } else {
+            print!("{}", text::summary(&results[0]));
+        }
+        for path in written {
             println!("Result written to {}", path.display());
         }
     }
@@ -126,8 +175,12 @@ fn run(args: RunArgs) -> Result<(), Error> {
 }
 
 fn check(args: CheckArgs) -> Result<(), Error> {
-    let sc = load(&args.scenario)?;
-    let model = Model::build(&sc)?;
-    print!("{}", text::check(&model));
+    for (i, sc) in load(&args.scenario)?.iter().enumerate() {
+        let model = Model::build(sc)?;
+        if i > 0 {
+            println!();
+        }
+        print!("{}", text::check(&model));
+    }
     Ok(())
 }

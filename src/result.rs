@@ -327,13 +327,17 @@ impl RunResult {
             insurer: sc.insurer.as_ref().map(|_| stat(&acc.parties[1])),
             guarantor: sc.guarantor.map(|_| stat(&acc.parties[2])),
         };
+        let parts = acc.claim_parts.expected_shortfall(99, 100, n);
+        let segments = model.portfolio.segments.len();
+        let part = |i: usize| parts.as_ref().map(|p| p[i]);
         let by_bank = model
             .portfolio
             .banks
             .iter()
             .zip(&acc.banks)
             .zip(&acc.bank_suspended)
-            .map(|((name, b), s)| BankEntry {
+            .enumerate()
+            .map(|(i, ((name, b), s))| BankEntry {
                 name: name.clone(),
                 loss: stat(&b[0]),
                 claims: stat(&b[1]),
@@ -341,7 +345,7 @@ impl RunResult {
                 paid: stat(&b[3]),
                 suspended: stat(&b[4]),
                 suspended_probability: prob(s),
-                claims_es99_contribution: None,
+                claims_es99_contribution: part(segments + i),
             })
             .collect();
         let by_segment = model
@@ -349,12 +353,13 @@ impl RunResult {
             .segments
             .iter()
             .zip(&acc.segments)
-            .map(|(name, s)| SegmentEntry {
+            .enumerate()
+            .map(|(i, (name, s))| SegmentEntry {
                 name: name.clone(),
                 loss: stat(&s[0]),
                 claims: stat(&s[1]),
                 paid: stat(&s[2]),
-                claims_es99_contribution: None,
+                claims_es99_contribution: part(i),
             })
             .collect();
         RunResult {

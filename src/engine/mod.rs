@@ -3,7 +3,8 @@
 //!
 //! This is the only module that names a random number generator. Batch `b`
 //! of a run with seed `s` draws from `ChaCha8Rng::seed_from_u64(s)` on stream
-//! `b`, and holds paths `b * BATCH_PATHS ..` of the run. A batch's figures
+//! `b`, and holds paths `b * BATCH_PATHS ..` of the run; within it, each
+//! path and year starts at a fixed word position (see [`path::Workspace::simulate`]). A batch's figures
 //! depend only on `(model, s, b)`; accumulators merge exactly; so the result
 //! is bit-identical at any thread count and for any split of the batches.
 //! The engine does no IO and reads no clock.
@@ -27,7 +28,7 @@ use path::Workspace;
 pub const BATCH_PATHS: u64 = 1024;
 
 /// The random generator, named for result files.
-pub const GENERATOR: &str = "ChaCha8Rng (rand 0.10.4), seed_from_u64(seed), stream = batch index";
+pub const GENERATOR: &str = "ChaCha8Rng (rand 0.10.4): seed_from_u64(seed), stream = batch index, word position = (path in batch * 128 + year) * 2^51";
 
 /// Receives progress as batches complete. Methods default to doing nothing.
 pub trait Progress: Sync {
@@ -75,8 +76,9 @@ fn run_batch(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(b);
     ws.start_batch(model);
-    for _ in batch_paths(b, paths) {
-        ws.simulate(model, &mut rng);
+    let range = batch_paths(b, paths);
+    for i in 0..range.end - range.start {
+        ws.simulate(model, &mut rng, i);
         acc.add(&ws.out, 1.0);
     }
     acc.flush();

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{ProbAcc, StatAcc, fixed_weight};
+use crate::stats::{Contributions, ProbAcc, StatAcc, fixed_weight};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -58,6 +58,9 @@ pub struct PathOutcome {
     pub budget_exceeded: Vec<bool>,
     /// Whether each bank was suspended in any year.
     pub bank_suspended: Vec<bool>,
+    /// Claims by segment, then by bank: the parts whose contributions to
+    /// the expected shortfall of total claims are reported.
+    pub claim_parts: Vec<f64>,
 }
 
 impl PathOutcome {
@@ -73,6 +76,7 @@ impl PathOutcome {
             depleted: vec![false; l],
             budget_exceeded: vec![false; l],
             bank_suspended: vec![false; model.portfolio.banks.len()],
+            claim_parts: vec![0.0; model.portfolio.segments.len() + model.portfolio.banks.len()],
         }
     }
 
@@ -90,6 +94,7 @@ impl PathOutcome {
         self.depleted.iter_mut().for_each(|d| *d = false);
         self.budget_exceeded.iter_mut().for_each(|d| *d = false);
         self.bank_suspended.iter_mut().for_each(|d| *d = false);
+        self.claim_parts.fill(0.0);
     }
 }
 
@@ -120,6 +125,8 @@ pub struct Accumulator {
     pub all_paid: ProbAcc,
     /// Bank suspended in any year.
     pub bank_suspended: Vec<ProbAcc>,
+    /// Segments' then banks' parts of total claims, for ES contributions.
+    pub claim_parts: Contributions,
 }
 
 impl Accumulator {
@@ -152,6 +159,7 @@ impl Accumulator {
             budget_exceeded: vec![ProbAcc::default(); l],
             all_paid: ProbAcc::default(),
             bank_suspended: vec![ProbAcc::default(); banks],
+            claim_parts: Contributions::new(segments + banks),
         }
     }
 
@@ -204,6 +212,8 @@ impl Accumulator {
                 acc.hit(w);
             }
         }
+        self.claim_parts
+            .add(o.totals[slot::CLAIMS], &o.claim_parts, w, wfx);
     }
 
     fn for_each_stat(&mut self, mut f: impl FnMut(&mut StatAcc)) {
@@ -253,5 +263,6 @@ impl Accumulator {
         zip_probs(&mut self.budget_exceeded, &other.budget_exceeded);
         self.all_paid.merge(&other.all_paid);
         zip_probs(&mut self.bank_suspended, &other.bank_suspended);
+        self.claim_parts.merge(&other.claim_parts);
     }
 }

@@ -140,10 +140,18 @@ impl Workspace {
         }
     }
 
-    /// Simulates one path with `rng`, leaving its figures in `self.out`.
-    pub fn simulate(&mut self, model: &Model, rng: &mut ChaCha8Rng) {
+    /// Simulates path `index` of its batch with `rng` (set to the batch's
+    /// stream), leaving its figures in `self.out`.
+    ///
+    /// Each year of each path starts at its own fixed position of the
+    /// stream, `(index * 128 + year) * 2^51` words, whatever earlier paths
+    /// and years consumed. Runs that differ only in what happens after a
+    /// point (a stress in a later year, another pool size) therefore share
+    /// their random numbers up to it: common random numbers.
+    pub fn simulate(&mut self, model: &Model, rng: &mut ChaCha8Rng, index: u64) {
         self.reset(model);
         for t in 0..model.horizon {
+            rng.set_word_pos((u128::from(index) << 7 | t as u128) << 51);
             self.draw_year(model, t, rng);
         }
         self.apply_bank_rules(model);
@@ -481,6 +489,13 @@ impl Workspace {
         }
         self.out.totals[slot::LOSS] = loss;
         self.out.totals[slot::CLAIMS] = claims;
+        let segments = self.out.segments.len();
+        for (i, s) in self.out.segments.iter().enumerate() {
+            self.out.claim_parts[i] = s[1];
+        }
+        for (i, b) in self.out.banks.iter().enumerate() {
+            self.out.claim_parts[segments + i] = b[1];
+        }
         // What the other parties bear, net of the recoveries they share
         // pro rata (on the outstanding-principal basis they pay on the whole
         // exposure and get back the recovered part).

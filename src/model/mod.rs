@@ -9,6 +9,7 @@ pub mod compensation;
 pub mod dependence;
 pub mod ledger;
 pub mod portfolio;
+pub mod tape;
 
 use std::collections::BTreeMap;
 
@@ -78,13 +79,9 @@ pub struct Model {
 impl Model {
     /// Builds the model of a validated scenario.
     pub fn build(scenario: &Scenario) -> Result<Model, InputError> {
-        let portfolio = if scenario.tape.is_some() {
-            return Err(
-                InputError::new(&scenario.origin, "loan tapes are not supported yet")
-                    .with_key("portfolio.tape"),
-            );
-        } else {
-            Portfolio::from_segments(scenario)
+        let portfolio = match &scenario.tape {
+            Some(path) => tape::load(scenario, path)?,
+            None => Portfolio::from_segments(scenario),
         };
         Self::from_portfolio(scenario, portfolio)
     }
@@ -99,7 +96,23 @@ impl Model {
             |s| format!("--stress {}", s.name),
         );
         if let Some(stress) = &scenario.stress {
+            for name in &stress.sectors {
+                if !portfolio.sectors.contains(name) {
+                    return Err(InputError::new(
+                        &stress_origin,
+                        format!("the stress names sector `{name}`, which no loan is in"),
+                    ));
+                }
+            }
+            let stressed: Vec<usize> = stress
+                .sectors
+                .iter()
+                .filter_map(|n| portfolio.sectors.iter().position(|s| s == n))
+                .collect();
             for loan in &mut portfolio.loans {
+                if !stressed.is_empty() && !loan.sector.is_some_and(|s| stressed.contains(&s)) {
+                    continue;
+                }
                 loan.pd *= stress.pd_multiplier;
                 if loan.pd.is_nan() || loan.pd >= 1.0 {
                     return Err(InputError::new(
@@ -238,7 +251,11 @@ impl Model {
         }
         let factors = Factors {
             copula,
-            persistence: scenario.dependence.factor_persistence,
+            persistence: scenario
+                .stress
+                .as_ref()
+                .and_then(|s| s.factor_persistence)
+                .unwrap_or(scenario.dependence.factor_persistence),
             sector_factors,
             pins,
         };

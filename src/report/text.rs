@@ -384,3 +384,80 @@ pub fn check(model: &Model) -> String {
     }
     out
 }
+
+/// Several runs of one scenario (under different stresses) side by side.
+pub fn comparison(results: &[RunResult]) -> String {
+    let mut out = String::new();
+    let Some(first) = results.first() else {
+        return out;
+    };
+    let unit = currency_word(&first.scenario.currency);
+    let _ = writeln!(out, "{}", first.scenario.name);
+    let _ = writeln!(
+        out,
+        "Stresses side by side: {} paths each, seed {}, the same random numbers for every stress\n",
+        count(first.paths),
+        first.seed
+    );
+    let names: Vec<String> = results
+        .iter()
+        .map(|r| {
+            r.scenario
+                .stress
+                .clone()
+                .unwrap_or_else(|| "as written".to_string())
+        })
+        .collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(12) + 2;
+    let _ = write!(out, "  {:<36}", "");
+    for n in &names {
+        let _ = write!(out, "{n:>width$}");
+    }
+    let _ = writeln!(out);
+    let mut row = |label: &str, f: &dyn Fn(&RunResult) -> String| {
+        let _ = write!(out, "  {label:<36}");
+        for r in results {
+            let _ = write!(out, "{:>width$}", f(r));
+        }
+        let _ = writeln!(out);
+    };
+    row("Runs dry by the end (probability)", &|r| {
+        percent(r.depletion.probability.estimate)
+    });
+    row("  95% interval, low", &|r| {
+        percent(r.depletion.probability.ci95[0])
+    });
+    row("  95% interval, high", &|r| {
+        percent(r.depletion.probability.ci95[1])
+    });
+    row(&format!("Expected loss (million {unit})"), &|r| {
+        millions(r.totals.loss.mean)
+    });
+    row(&format!("Expected claims (million {unit})"), &|r| {
+        millions(r.totals.claims.mean)
+    });
+    row(&format!("99% claims (million {unit})"), &|r| {
+        millions(r.totals.claims.quantiles.p99)
+    });
+    row(&format!("Expected paid (million {unit})"), &|r| {
+        millions(r.totals.paid.mean)
+    });
+    row(&format!("Expected shortfall (million {unit})"), &|r| {
+        millions(r.totals.shortfall.mean)
+    });
+    row(&format!("Expected suspended (million {unit})"), &|r| {
+        millions(r.totals.suspended.mean)
+    });
+    row("Paid / claims", &|r| {
+        r.coverage
+            .paid_over_claims
+            .map_or_else(|| "n/a".into(), percent)
+    });
+    row("Every claim paid in full", &|r| {
+        percent(r.coverage.all_claims_paid_probability.estimate)
+    });
+    row(&format!("Final balance, mean (million {unit})"), &|r| {
+        millions(r.totals.final_balance.mean)
+    });
+    out
+}

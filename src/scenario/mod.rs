@@ -298,12 +298,17 @@ pub struct Stress {
     pub name: String,
     /// What it represents.
     pub description: String,
-    /// Multiplier on every PD.
+    /// Multiplier on the PD of every loan it applies to.
     pub pd_multiplier: f64,
-    /// Replacement global correlation for every loan.
+    /// Replacement global correlation for the loans it applies to.
     pub correlation: Option<f64>,
     /// Years (1-based) whose global factor is pinned to a quantile.
     pub global_factor: Vec<(u32, f64)>,
+    /// Sectors whose loans the PD multiplier and correlation apply to
+    /// (empty: every loan).
+    pub sectors: Vec<String>,
+    /// Replacement factor persistence.
+    pub factor_persistence: Option<f64>,
 }
 
 /// Name of the bank used when a scenario names none.

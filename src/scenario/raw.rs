@@ -169,6 +169,8 @@ pub struct RawStress {
     pub pd_multiplier: Option<S<f64>>,
     pub correlation: Option<S<f64>>,
     pub global_factor: Option<S<PinSpec>>,
+    pub sectors: Option<S<Vec<S<String>>>>,
+    pub factor_persistence: Option<S<f64>>,
 }
 
 /// `global_factor = { year = 2, quantile = 0.05 }`, or a list of them.

@@ -242,7 +242,7 @@ pub(super) fn scenario(ctx: &Ctx<'_>, raw: raw::RawScenario) -> Result<Scenario,
         }
         segments.push(s);
     }
-    let stresses = stresses(ctx, &raw.stress, horizon)?;
+    let stresses = stresses(ctx, &raw.stress, horizon, &dependence, &segments)?;
 
     Ok(Scenario {
         name,
@@ -715,6 +715,8 @@ fn stresses(
     ctx: &Ctx<'_>,
     raw: &[S<raw::RawStress>],
     horizon: u32,
+    dependence: &Dependence,
+    segments: &[Segment],
 ) -> Result<Vec<Stress>, InputError> {
     let mut out: Vec<Stress> = Vec::new();
     for s in raw {
@@ -750,6 +752,36 @@ fn stresses(
                 pins.push((year, q));
             }
         }
+        let mut sectors = Vec::new();
+        if let Some(list) = &s.sectors {
+            if list.get_ref().is_empty() {
+                return Err(ctx.err(list, "sectors must name at least one sector (leave the key out to stress every loan)"));
+            }
+            for sec in list.get_ref() {
+                let label = ctx.name(sec, "a sector name")?;
+                if let Some(known) = &dependence.sectors
+                    && !known.contains_key(&label)
+                {
+                    return Err(ctx.err(
+                        sec,
+                        format!("sector `{label}` is not listed in [dependence.sectors]"),
+                    ));
+                }
+                if !segments.is_empty()
+                    && !segments
+                        .iter()
+                        .any(|g| g.sector.as_deref() == Some(label.as_str()))
+                {
+                    return Err(ctx.err(sec, format!("no segment is in sector `{label}`")));
+                }
+                sectors.push(label);
+            }
+        }
+        let factor_persistence = s
+            .factor_persistence
+            .as_ref()
+            .map(|p| ctx.range(p, -1.0, false, 1.0, false, "factor_persistence"))
+            .transpose()?;
         out.push(Stress {
             name,
             description: s
@@ -760,6 +792,8 @@ fn stresses(
             pd_multiplier,
             correlation,
             global_factor: pins,
+            sectors,
+            factor_persistence,
         });
     }
     Ok(out)

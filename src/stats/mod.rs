@@ -8,12 +8,14 @@
 //! on the batch, so the merged state, and every figure derived from it, is
 //! the same for any thread count or split of the batches into shards.
 
+pub mod contrib;
 pub mod sketch;
 
 use serde::{Deserialize, Serialize};
 
 use crate::math::ExactSum;
-pub use sketch::{ONE, QUANTILE_RELATIVE_ERROR, Sketch, fixed_weight};
+pub use contrib::Contributions;
+pub use sketch::{ONE, QUANTILE_RELATIVE_ERROR, SUM_SCALE, Sketch, fixed_value, fixed_weight};
 
 /// Quantile levels reported for every statistic, as exact fractions.
 pub const QUANTILES: [(u128, u128); 5] = [(1, 2), (9, 10), (19, 20), (99, 100), (999, 1000)];
@@ -58,7 +60,7 @@ impl StatAcc {
         self.batch[0] += wd;
         self.batch[1] += wd * d;
         self.batch[2] += wd * wd;
-        self.sketch.insert(v, wfx);
+        self.sketch.insert(v, w, wfx);
     }
 
     /// Moves the current batch's partial sums into the exact totals. Called

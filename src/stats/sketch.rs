@@ -11,8 +11,11 @@
 //!   in that bucket is equal (an atom, as with whole numbers of equal claims)
 //!   the answer is exact.
 //! * Expected shortfall takes whole buckets above the boundary and the
-//!   boundary bucket fractionally (Acerbi and Tasche), each at the midpoint of
-//!   its smallest and largest value: exact for atoms, within 0.05% otherwise.
+//!   boundary bucket fractionally (Acerbi and Tasche). Each bucket also keeps
+//!   the exact (fixed-point) sum of its weighted values, so whole buckets
+//!   count exactly; the boundary bucket counts at its mean, which is exact
+//!   for an atom (tied paths count fractionally, as the definition asks) and
+//!   within 0.1% of the boundary value otherwise.
 //!
 //! Weights are fixed-point integers (`1 << 64` is one path of weight 1), and
 //! min and max merge exactly, so the sketch after a run does not depend on how
@@ -33,6 +36,17 @@ pub const QUANTILE_RELATIVE_ERROR: f64 = 0.001;
 /// Fixed-point weight of one path of weight 1.
 pub const ONE: u128 = 1 << 64;
 
+/// Scale of the fixed-point value sums: units of 2^-16 of a currency unit.
+pub const SUM_SCALE: f64 = 65_536.0;
+
+/// A weighted value `w v` in the fixed-point units of bucket sums. The
+/// conversion is a deterministic function of `w v`, so sums of these merge
+/// exactly in any order.
+#[inline]
+pub fn fixed_value(wv: f64) -> i128 {
+    (wv * SUM_SCALE) as i128
+}
+
 /// Converts a (likelihood-ratio) weight to the fixed-point form used in sketches.
 #[inline]
 pub fn fixed_weight(w: f64) -> u128 {
@@ -46,12 +60,14 @@ pub fn fixed_weight(w: f64) -> u128 {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct Bucket {
     weight: u128,
+    sum: i128,
     min: f64,
     max: f64,
 }
 
 const EMPTY: Bucket = Bucket {
     weight: 0,
+    sum: 0,
     min: f64::INFINITY,
     max: f64::NEG_INFINITY,
 };
@@ -71,6 +87,8 @@ pub struct Sketch {
 pub struct Bin {
     /// Total fixed-point weight of the values in the bucket.
     pub weight: u128,
+    /// Fixed-point sum of the weighted values (see [`fixed_value`]).
+    pub sum: i128,
     /// Smallest value in the bucket.
     pub min: f64,
     /// Largest value in the bucket.
@@ -78,13 +96,9 @@ pub struct Bin {
 }
 
 impl Bin {
-    /// The value that stands for the bucket in expected-shortfall sums.
-    pub fn representative(&self) -> f64 {
-        if self.min == self.max {
-            self.min
-        } else {
-            0.5 * (self.min + self.max)
-        }
+    /// The weighted sum of the bucket's values.
+    pub fn value_sum(&self) -> f64 {
+        self.sum as f64 / SUM_SCALE
     }
 }
 
@@ -94,12 +108,12 @@ impl Sketch {
         Self::default()
     }
 
-    /// Adds value `v` with fixed-point weight `w` (see [`fixed_weight`]).
-    /// `v` must be finite.
+    /// Adds value `v` with weight `w` (`wfx = fixed_weight(w)`). `v` must be
+    /// finite.
     #[inline]
-    pub fn insert(&mut self, v: f64, w: u128) {
+    pub fn insert(&mut self, v: f64, w: f64, wfx: u128) {
         if v == 0.0 {
-            self.zero += w;
+            self.zero += wfx;
             return;
         }
         debug_assert!(v.is_finite());
@@ -116,7 +130,8 @@ impl Sketch {
         }
         let page = pages[exponent].get_or_insert_with(|| vec![EMPTY; PAGE].into_boxed_slice());
         let b = &mut page[sub];
-        b.weight += w;
+        b.weight += wfx;
+        b.sum += fixed_value(w * v);
         if v < b.min {
             b.min = v;
         }
@@ -139,32 +154,27 @@ impl Sketch {
 
     /// The non-empty buckets in increasing order of value.
     pub fn bins(&self) -> Vec<Bin> {
+        let bin = |b: &Bucket| Bin {
+            weight: b.weight,
+            sum: b.sum,
+            min: b.min,
+            max: b.max,
+        };
         let mut out = Vec::new();
         // Negative values: the largest magnitudes are the smallest values.
         for page in self.neg.iter().rev().flatten() {
-            for b in page.iter().rev().filter(|b| b.weight > 0) {
-                out.push(Bin {
-                    weight: b.weight,
-                    min: b.min,
-                    max: b.max,
-                });
-            }
+            out.extend(page.iter().rev().filter(|b| b.weight > 0).map(bin));
         }
         if self.zero > 0 {
             out.push(Bin {
                 weight: self.zero,
+                sum: 0,
                 min: 0.0,
                 max: 0.0,
             });
         }
         for page in self.pos.iter().flatten() {
-            for b in page.iter().filter(|b| b.weight > 0) {
-                out.push(Bin {
-                    weight: b.weight,
-                    min: b.min,
-                    max: b.max,
-                });
-            }
+            out.extend(page.iter().filter(|b| b.weight > 0).map(bin));
         }
         out
     }
@@ -202,21 +212,26 @@ impl Sketch {
         if need == 0 {
             return Some(bins.last()?.max);
         }
+        let tail_paths = need as f64 / (den as f64 * ONE as f64);
         let mut taken: u128 = 0;
         let mut sum = 0.0f64;
         for b in bins.iter().rev() {
             let w = b.weight.checked_mul(den)?;
             let take = w.min(need - taken);
-            sum += take as f64 * b.representative();
+            sum += if take == w {
+                b.value_sum()
+            } else {
+                b.value_sum() * (take as f64 / w as f64)
+            };
             taken += take;
             if taken == need {
                 break;
             }
         }
         if taken < need {
-            sum += (need - taken) as f64 * first.min;
+            sum += (need - taken) as f64 / (den as f64 * ONE as f64) * first.min;
         }
-        Some(sum / need as f64)
+        Some(sum / tail_paths)
     }
 }
 
@@ -234,6 +249,7 @@ fn merge_pages(into: &mut Vec<Option<Page>>, from: &[Option<Page>]) {
             Some(dst) => {
                 for (d, s) in dst.iter_mut().zip(src.iter()) {
                     d.weight += s.weight;
+                    d.sum += s.sum;
                     d.min = d.min.min(s.min);
                     d.max = d.max.max(s.max);
                 }
@@ -249,7 +265,7 @@ mod tests {
     fn sketch_of(values: &[f64]) -> Sketch {
         let mut s = Sketch::new();
         for &v in values {
-            s.insert(v, ONE);
+            s.insert(v, 1.0, ONE);
         }
         s
     }

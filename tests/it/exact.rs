@@ -332,3 +332,45 @@ fn t_rule_has_converged() {
     assert!((tail(&coarse) / tail(&fine) - 1.0).abs() < 5e-3);
     assert!((fine.iter().sum::<f64>() - 1.0).abs() < 1e-9);
 }
+
+/// Joint distribution `P(K_1 = i, K_2 = j)` of two groups of sizes `n1`,
+/// `n2` sharing the global factor, as a row-major `(n1 + 1) x (n2 + 1)`
+/// table, with the groups' conditional PDs given the factor as functions.
+pub fn joint_counts(
+    n1: usize,
+    n2: usize,
+    p1: impl Fn(f64) -> f64,
+    p2: impl Fn(f64) -> f64,
+) -> Vec<f64> {
+    let rule = normal_rule(2001);
+    let mut out = vec![0.0; (n1 + 1) * (n2 + 1)];
+    for (&z, &w) in rule.x.iter().zip(&rule.w) {
+        let a = binomial_pmf(n1, p1(z));
+        let b = binomial_pmf(n2, p2(z));
+        for (i, &pa) in a.iter().enumerate() {
+            if pa * w < 1e-300 {
+                continue;
+            }
+            for (j, &pb) in b.iter().enumerate() {
+                out[i * (n2 + 1) + j] += w * pa * pb;
+            }
+        }
+    }
+    out
+}
+
+/// Collapses a joint table into the distribution of `f(i, j)` (in whole
+/// units, at most `len - 1`).
+pub fn distribution_of(
+    joint: &[f64],
+    n2: usize,
+    len: usize,
+    f: impl Fn(usize, usize) -> usize,
+) -> Vec<f64> {
+    let mut out = vec![0.0; len];
+    for (idx, &p) in joint.iter().enumerate() {
+        let (i, j) = (idx / (n2 + 1), idx % (n2 + 1));
+        out[f(i, j)] += p;
+    }
+    out
+}

@@ -8,7 +8,9 @@ mod cli;
 mod determinism;
 mod errors;
 mod exact;
+mod rules;
 mod statistics;
+mod tape;
 
 use std::path::Path;
 
