@@ -37,6 +37,11 @@ pub fn count(n: u64) -> String {
     group_thousands(&n.to_string())
 }
 
+/// A number with `digits` decimals and thousands separators.
+pub fn decimal(x: f64, digits: usize) -> String {
+    group_thousands(&format!("{x:.digits$}"))
+}
+
 /// An amount in millions with one decimal and separators: `1,234.5`.
 pub fn millions(x: f64) -> String {
     group_thousands(&format!("{:.1}", x / 1e6))

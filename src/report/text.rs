@@ -24,6 +24,14 @@ fn money_row(out: &mut String, label: &str, s: &Stat) {
     );
 }
 
+/// A part's share of the 99% expected shortfall of claims.
+fn es_share(contribution: Option<f64>, es99: f64) -> String {
+    match contribution {
+        Some(c) if es99 > 0.0 => percent(c / es99),
+        _ => "n/a".to_string(),
+    }
+}
+
 /// The summary of a run.
 pub fn summary(r: &RunResult) -> String {
     let mut out = String::new();
@@ -186,22 +194,24 @@ pub fn summary(r: &RunResult) -> String {
         fmt_ratio(c.pool_over_loss_p99, false)
     );
 
+    let es99 = r.totals.claims.expected_shortfall.p99;
     if r.by_bank.len() > 1 || r.by_bank.iter().any(|b| b.suspended.mean > 0.0) {
         let _ = writeln!(out, "\nBy bank, means in million {unit}");
         let _ = writeln!(
             out,
-            "  {:<30}{:>11}{:>11}{:>11}{:>14}",
-            "", "claims", "paid", "suspended", "P(suspended)"
+            "  {:<30}{:>11}{:>11}{:>11}{:>14}{:>14}",
+            "", "claims", "paid", "suspended", "P(suspended)", "share of ES99"
         );
         for b in &r.by_bank {
             let _ = writeln!(
                 out,
-                "  {:<30}{:>11}{:>11}{:>11}{:>14}",
+                "  {:<30}{:>11}{:>11}{:>11}{:>14}{:>14}",
                 b.name,
                 millions(b.claims.mean),
                 millions(b.paid.mean),
                 millions(b.suspended.mean),
-                percent(b.suspended_probability.estimate)
+                percent(b.suspended_probability.estimate),
+                es_share(b.claims_es99_contribution, es99)
             );
         }
     }
@@ -209,23 +219,26 @@ pub fn summary(r: &RunResult) -> String {
         let _ = writeln!(out, "\nBy segment, means in million {unit}");
         let _ = writeln!(
             out,
-            "  {:<30}{:>11}{:>11}{:>11}",
-            "", "loss", "claims", "paid"
+            "  {:<30}{:>11}{:>11}{:>11}{:>14}",
+            "", "loss", "claims", "paid", "share of ES99"
         );
         for s in &r.by_segment {
             let _ = writeln!(
                 out,
-                "  {:<30}{:>11}{:>11}{:>11}",
+                "  {:<30}{:>11}{:>11}{:>11}{:>14}",
                 s.name,
                 millions(s.loss.mean),
                 millions(s.claims.mean),
-                millions(s.paid.mean)
+                millions(s.paid.mean),
+                es_share(s.claims_es99_contribution, es99)
             );
         }
     }
     let _ = writeln!(
         out,
-        "\nQuantiles come from a sketch: at most {}% above the sample quantile.",
+        "\nQuantiles come from a sketch: at most {}% above the sample quantile.\n\
+         ES99: the mean of the worst 1% of paths; a share of ES99 is what a part \
+         contributes to it.",
         r.engine.quantile_relative_error * 100.0
     );
     out
@@ -350,20 +363,20 @@ pub fn check(model: &Model) -> String {
     for t in 0..model.horizon {
         let _ = writeln!(
             out,
-            "  year {:<36}{:>9}{:>11}{:>11.1}",
+            "  year {:<36}{:>9}{:>11}{:>11}",
             t + 1,
             millions(e.loss[t]),
             millions(e.claims[t]),
-            e.defaults[t]
+            super::decimal(e.defaults[t], 1)
         );
     }
     let _ = writeln!(
         out,
-        "  {:<41}{:>9}{:>11}{:>11.1}",
+        "  {:<41}{:>9}{:>11}{:>11}",
         "all years",
         millions(e.total_loss()),
         millions(e.total_claims()),
-        e.defaults.iter().sum::<f64>()
+        super::decimal(e.defaults.iter().sum::<f64>(), 1)
     );
     let money = sc.pool_resources();
     if e.total_claims() > 0.0 {
