@@ -31,11 +31,8 @@ use result::{RunInfo, RunResult};
 pub fn run(model: &Model, opts: &RunOptions, progress: &dyn Progress) -> Result<RunResult> {
     let started = Instant::now();
     let acc = engine::simulate(model, opts, progress)?;
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let info = RunInfo {
-        threads,
+        threads: engine::thread_count(opts.threads),
         elapsed_seconds: started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };

@@ -267,32 +267,32 @@ impl RunResult {
         let sc = &model.scenario;
         let stat = |a: &crate::stats::StatAcc| a.summary(n);
         let prob = |a: &crate::stats::ProbAcc| a.summary(n, weighted);
-        let t = &acc.totals;
+        let lay = acc.layout;
+        let at = |i: usize| stat(acc.stat(i));
         let totals = Totals {
-            loss: stat(&t[slot::LOSS]),
-            claims: stat(&t[slot::CLAIMS]),
-            approved: stat(&t[slot::APPROVED]),
-            suspended: stat(&t[slot::SUSPENDED]),
-            paid: stat(&t[slot::PAID]),
-            shortfall: stat(&t[slot::SHORTFALL]),
-            recoveries: stat(&t[slot::RECOVERIES]),
-            final_balance: stat(&t[slot::BALANCE]),
+            loss: at(lay.total(slot::LOSS)),
+            claims: at(lay.total(slot::CLAIMS)),
+            approved: at(lay.total(slot::APPROVED)),
+            suspended: at(lay.total(slot::SUSPENDED)),
+            paid: at(lay.total(slot::PAID)),
+            shortfall: at(lay.total(slot::SHORTFALL)),
+            recoveries: at(lay.total(slot::RECOVERIES)),
+            final_balance: at(lay.total(slot::BALANCE)),
         };
         let by_year = acc
-            .years
+            .budget_exceeded
             .iter()
-            .zip(&acc.budget_exceeded)
             .enumerate()
-            .map(|(i, (y, b))| YearEntry {
-                year: i as u32 + 1,
-                loss: stat(&y[slot::LOSS]),
-                claims: stat(&y[slot::CLAIMS]),
-                approved: stat(&y[slot::APPROVED]),
-                suspended: stat(&y[slot::SUSPENDED]),
-                paid: stat(&y[slot::PAID]),
-                shortfall: stat(&y[slot::SHORTFALL]),
-                recoveries: stat(&y[slot::RECOVERIES]),
-                balance: stat(&y[slot::BALANCE]),
+            .map(|(t, b)| YearEntry {
+                year: t as u32 + 1,
+                loss: at(lay.year(t, slot::LOSS)),
+                claims: at(lay.year(t, slot::CLAIMS)),
+                approved: at(lay.year(t, slot::APPROVED)),
+                suspended: at(lay.year(t, slot::SUSPENDED)),
+                paid: at(lay.year(t, slot::PAID)),
+                shortfall: at(lay.year(t, slot::SHORTFALL)),
+                recoveries: at(lay.year(t, slot::RECOVERIES)),
+                balance: at(lay.year(t, slot::BALANCE)),
                 budget_exceeded_probability: prob(b),
             })
             .collect();
@@ -323,9 +323,9 @@ impl RunResult {
             all_claims_paid_probability: prob(&acc.all_paid),
         };
         let parties = Parties {
-            bank: stat(&acc.parties[0]),
-            insurer: sc.insurer.as_ref().map(|_| stat(&acc.parties[1])),
-            guarantor: sc.guarantor.map(|_| stat(&acc.parties[2])),
+            bank: at(lay.party(0)),
+            insurer: sc.insurer.as_ref().map(|_| at(lay.party(1))),
+            guarantor: sc.guarantor.map(|_| at(lay.party(2))),
         };
         let parts = acc.claim_parts.expected_shortfall(99, 100, n);
         let segments = model.portfolio.segments.len();
@@ -334,16 +334,15 @@ impl RunResult {
             .portfolio
             .banks
             .iter()
-            .zip(&acc.banks)
             .zip(&acc.bank_suspended)
             .enumerate()
-            .map(|(i, ((name, b), s))| BankEntry {
+            .map(|(i, (name, s))| BankEntry {
                 name: name.clone(),
-                loss: stat(&b[0]),
-                claims: stat(&b[1]),
-                approved: stat(&b[2]),
-                paid: stat(&b[3]),
-                suspended: stat(&b[4]),
+                loss: at(lay.bank(i, 0)),
+                claims: at(lay.bank(i, 1)),
+                approved: at(lay.bank(i, 2)),
+                paid: at(lay.bank(i, 3)),
+                suspended: at(lay.bank(i, 4)),
                 suspended_probability: prob(s),
                 claims_es99_contribution: part(segments + i),
             })
@@ -352,13 +351,12 @@ impl RunResult {
             .portfolio
             .segments
             .iter()
-            .zip(&acc.segments)
             .enumerate()
-            .map(|(i, (name, s))| SegmentEntry {
+            .map(|(i, name)| SegmentEntry {
                 name: name.clone(),
-                loss: stat(&s[0]),
-                claims: stat(&s[1]),
-                paid: stat(&s[2]),
+                loss: at(lay.segment(i, 0)),
+                claims: at(lay.segment(i, 1)),
+                paid: at(lay.segment(i, 2)),
                 claims_es99_contribution: part(i),
             })
             .collect();

@@ -11,6 +11,7 @@
 
 pub mod outcome;
 pub mod path;
+pub mod sampler;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use rand::rngs::ChaCha8Rng;
 
 use crate::error::Error;
 use crate::model::Model;
-pub use outcome::{Accumulator, PathOutcome};
+pub use outcome::{Accumulator, BatchBuffer, Layout, PathOutcome};
 use path::Workspace;
 
 /// Paths per batch. Part of what fixes the values for a seed: changing it
@@ -53,6 +54,14 @@ pub struct RunOptions {
     pub batches: Option<Range<u64>>,
 }
 
+/// The worker threads a run uses: as requested (at most 1,024), or one per
+/// core.
+pub fn thread_count(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, 1024)
+}
+
 /// Number of batches of a run of `paths` paths.
 pub fn batch_count(paths: u64) -> u64 {
     paths.div_ceil(BATCH_PATHS)
@@ -72,16 +81,16 @@ fn run_batch(
     paths: u64,
     ws: &mut Workspace,
     acc: &mut Accumulator,
+    buffer: &mut BatchBuffer,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(b);
-    ws.start_batch(model);
     let range = batch_paths(b, paths);
     for i in 0..range.end - range.start {
         ws.simulate(model, &mut rng, i);
-        acc.add(&ws.out, 1.0);
+        acc.add(&ws.out, 1.0, buffer);
     }
-    acc.flush();
+    acc.flush(buffer);
 }
 
 /// Simulates the requested batches and returns the merged accumulators.
@@ -92,10 +101,7 @@ pub fn simulate(
 ) -> Result<Accumulator, Error> {
     let all = 0..batch_count(opts.paths);
     let range = opts.batches.clone().unwrap_or(all);
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let threads = threads.clamp(1, 1024);
+    let threads = thread_count(opts.threads);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -105,14 +111,24 @@ pub fn simulate(
     let parts: Vec<Accumulator> = pool.broadcast(|_| {
         let mut acc = Accumulator::new(model);
         let mut ws = Workspace::new(model);
+        let mut buffer = BatchBuffer::new(acc.layout);
         loop {
             let b = next.fetch_add(1, Ordering::Relaxed);
             if b >= end {
                 break;
             }
-            run_batch(model, opts.seed, b, opts.paths, &mut ws, &mut acc);
+            run_batch(
+                model,
+                opts.seed,
+                b,
+                opts.paths,
+                &mut ws,
+                &mut acc,
+                &mut buffer,
+            );
             progress.advance(batch_paths(b, opts.paths).count() as u64);
         }
+        acc.settle();
         acc
     });
     let mut total = Accumulator::new(model);

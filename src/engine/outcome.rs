@@ -1,9 +1,12 @@
 //! What one path produces, and the accumulator that gathers paths.
 //!
-//! A [`PathOutcome`] holds every figure of one path in fixed slots; the
-//! [`Accumulator`] mirrors that shape with one mergeable accumulator per
-//! slot. Accumulators merge exactly, so the merged result does not depend on
-//! which worker ran which batch.
+//! A [`PathOutcome`] holds every figure of one path in the fixed slots of a
+//! [`Layout`]; the [`Accumulator`] keeps one mergeable accumulator per slot.
+//! Paths are first gathered in a [`BatchBuffer`], column by column, and each
+//! column is folded into its accumulator at the end of the batch: the
+//! sketches of one figure stay in cache while its values go in.
+//! Accumulators merge exactly, so the merged result does not depend on which
+//! worker ran which batch.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,19 +42,84 @@ pub mod slot {
     pub const PARTY_COUNT: usize = 3;
 }
 
+/// Where each figure of a path lives in a flat array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Ledger years.
+    pub years: usize,
+    /// Banks.
+    pub banks: usize,
+    /// Segments.
+    pub segments: usize,
+}
+
+impl Layout {
+    /// The layout of `model`'s figures.
+    pub fn of(model: &Model) -> Self {
+        Self {
+            years: model.ledger_years,
+            banks: model.portfolio.banks.len(),
+            segments: model.portfolio.segments.len(),
+        }
+    }
+
+    /// Index of a total's slot.
+    #[inline]
+    pub fn total(&self, s: usize) -> usize {
+        s
+    }
+
+    /// Index of a slot of ledger year `t` (0-based).
+    #[inline]
+    pub fn year(&self, t: usize, s: usize) -> usize {
+        slot::COUNT * (1 + t) + s
+    }
+
+    /// Index of slot `k` of bank `b`.
+    #[inline]
+    pub fn bank(&self, b: usize, k: usize) -> usize {
+        slot::COUNT * (1 + self.years) + slot::BANK_COUNT * b + k
+    }
+
+    /// Index of slot `k` of segment `s`.
+    #[inline]
+    pub fn segment(&self, s: usize, k: usize) -> usize {
+        slot::COUNT * (1 + self.years) + slot::BANK_COUNT * self.banks + slot::SEGMENT_COUNT * s + k
+    }
+
+    /// Index of party `k` (bank, insurer, guarantor).
+    #[inline]
+    pub fn party(&self, k: usize) -> usize {
+        self.segment(self.segments, 0) + k
+    }
+
+    /// Number of figures.
+    pub fn len(&self) -> usize {
+        self.party(slot::PARTY_COUNT)
+    }
+
+    /// Whether there are no figures (never: totals always exist).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Where moments of each figure are taken about: balances about the
+    /// pool's money (no cancellation in their variance), the rest about 0.
+    fn shifts(&self, money: f64) -> Vec<f64> {
+        let mut v = vec![0.0; self.len()];
+        v[self.total(slot::BALANCE)] = money;
+        for t in 0..self.years {
+            v[self.year(t, slot::BALANCE)] = money;
+        }
+        v
+    }
+}
+
 /// Every figure of one simulated path.
 #[derive(Clone, Debug)]
 pub struct PathOutcome {
-    /// Totals over the ledger (see [`slot`]).
-    pub totals: [f64; slot::COUNT],
-    /// One entry per ledger year.
-    pub years: Vec<[f64; slot::COUNT]>,
-    /// Per bank: loss, claims, approved, paid, suspended.
-    pub banks: Vec<[f64; slot::BANK_COUNT]>,
-    /// Per segment: loss, claims, paid.
-    pub segments: Vec<[f64; slot::SEGMENT_COUNT]>,
-    /// What the bank, the insurer and the guarantor bear.
-    pub parties: [f64; slot::PARTY_COUNT],
+    /// Figures, in the slots of a [`Layout`].
+    pub values: Vec<f64>,
     /// Whether the pool was depleted in each ledger year.
     pub depleted: Vec<bool>,
     /// Whether approved claims due exceeded the budget in each ledger year.
@@ -64,57 +132,54 @@ pub struct PathOutcome {
 }
 
 impl PathOutcome {
-    /// A zeroed outcome shaped for `model`.
-    pub fn new(model: &Model) -> Self {
-        let l = model.ledger_years;
+    /// A zeroed outcome of the given layout.
+    pub fn new(layout: Layout) -> Self {
         Self {
-            totals: [0.0; slot::COUNT],
-            years: vec![[0.0; slot::COUNT]; l],
-            banks: vec![[0.0; slot::BANK_COUNT]; model.portfolio.banks.len()],
-            segments: vec![[0.0; slot::SEGMENT_COUNT]; model.portfolio.segments.len()],
-            parties: [0.0; slot::PARTY_COUNT],
-            depleted: vec![false; l],
-            budget_exceeded: vec![false; l],
-            bank_suspended: vec![false; model.portfolio.banks.len()],
-            claim_parts: vec![0.0; model.portfolio.segments.len() + model.portfolio.banks.len()],
+            values: vec![0.0; layout.len()],
+            depleted: vec![false; layout.years],
+            budget_exceeded: vec![false; layout.years],
+            bank_suspended: vec![false; layout.banks],
+            claim_parts: vec![0.0; layout.segments + layout.banks],
         }
     }
 
     /// Zeroes every figure, keeping the shape.
     pub fn clear(&mut self) {
-        self.totals = [0.0; slot::COUNT];
-        self.years.iter_mut().for_each(|y| *y = [0.0; slot::COUNT]);
-        self.banks
-            .iter_mut()
-            .for_each(|b| *b = [0.0; slot::BANK_COUNT]);
-        self.segments
-            .iter_mut()
-            .for_each(|s| *s = [0.0; slot::SEGMENT_COUNT]);
-        self.parties = [0.0; slot::PARTY_COUNT];
-        self.depleted.iter_mut().for_each(|d| *d = false);
-        self.budget_exceeded.iter_mut().for_each(|d| *d = false);
-        self.bank_suspended.iter_mut().for_each(|d| *d = false);
+        self.values.fill(0.0);
+        self.depleted.fill(false);
+        self.budget_exceeded.fill(false);
+        self.bank_suspended.fill(false);
         self.claim_parts.fill(0.0);
     }
 }
 
-/// Mergeable accumulators for every slot of [`PathOutcome`].
+/// A batch's figures, column by column, waiting to be folded in.
+pub struct BatchBuffer {
+    columns: Vec<Vec<f64>>,
+    weights: Vec<f64>,
+}
+
+impl BatchBuffer {
+    /// An empty buffer for `layout`.
+    pub fn new(layout: Layout) -> Self {
+        Self {
+            columns: vec![Vec::new(); layout.len()],
+            weights: Vec::new(),
+        }
+    }
+}
+
+/// Mergeable accumulators for every figure of [`PathOutcome`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Accumulator {
+    /// Where each figure lives.
+    pub layout: Layout,
     /// Paths added.
     pub paths: u64,
     /// Sum of path weights (equal to `paths` for plain sampling).
     pub weight: ProbAcc,
-    /// Totals over the ledger.
-    pub totals: Vec<StatAcc>,
-    /// Per ledger year.
-    pub years: Vec<Vec<StatAcc>>,
-    /// Per bank.
-    pub banks: Vec<Vec<StatAcc>>,
-    /// Per segment.
-    pub segments: Vec<Vec<StatAcc>>,
-    /// Parties.
-    pub parties: Vec<StatAcc>,
+    /// One accumulator per figure, in the slots of `layout`.
+    pub stats: Vec<StatAcc>,
     /// Depleted by the end of each ledger year (cumulative).
     pub depleted_by: Vec<ProbAcc>,
     /// First depleted in each ledger year.
@@ -132,63 +197,41 @@ pub struct Accumulator {
 impl Accumulator {
     /// Empty accumulators shaped for `model`.
     pub fn new(model: &Model) -> Self {
-        let l = model.ledger_years;
-        let banks = model.portfolio.banks.len();
-        let segments = model.portfolio.segments.len();
-        // Balances sit near the pool's money: take their moments about it.
-        let money = model.scenario.pool_resources();
-        let row = |n: usize, balance_slot: Option<usize>| -> Vec<StatAcc> {
-            (0..n)
-                .map(|i| StatAcc::new(if Some(i) == balance_slot { money } else { 0.0 }))
-                .collect()
-        };
+        let layout = Layout::of(model);
+        let shifts = layout.shifts(model.scenario.pool_resources());
+        // About 32 MB of waiting values per worker, however many figures.
+        let defer = (4_000_000 / layout.len()).clamp(256, crate::stats::sketch::DEFER);
         Self {
+            layout,
             paths: 0,
             weight: ProbAcc::default(),
-            totals: row(slot::COUNT, Some(slot::BALANCE)),
-            years: (0..l)
-                .map(|_| row(slot::COUNT, Some(slot::BALANCE)))
+            stats: shifts
+                .into_iter()
+                .map(|s| StatAcc::with_defer(s, defer))
                 .collect(),
-            banks: (0..banks).map(|_| row(slot::BANK_COUNT, None)).collect(),
-            segments: (0..segments)
-                .map(|_| row(slot::SEGMENT_COUNT, None))
-                .collect(),
-            parties: row(slot::PARTY_COUNT, None),
-            depleted_by: vec![ProbAcc::default(); l],
-            first_depletion: vec![ProbAcc::default(); l],
-            budget_exceeded: vec![ProbAcc::default(); l],
+            depleted_by: vec![ProbAcc::default(); layout.years],
+            first_depletion: vec![ProbAcc::default(); layout.years],
+            budget_exceeded: vec![ProbAcc::default(); layout.years],
             all_paid: ProbAcc::default(),
-            bank_suspended: vec![ProbAcc::default(); banks],
-            claim_parts: Contributions::new(segments + banks),
+            bank_suspended: vec![ProbAcc::default(); layout.banks],
+            claim_parts: Contributions::new(layout.segments + layout.banks),
         }
     }
 
-    /// Adds one path of likelihood-ratio weight `w`.
-    pub fn add(&mut self, o: &PathOutcome, w: f64) {
-        let wfx = fixed_weight(w);
+    /// The accumulator of figure `index` (see [`Layout`]).
+    pub fn stat(&self, index: usize) -> &StatAcc {
+        &self.stats[index]
+    }
+
+    /// Adds one path of likelihood-ratio weight `w`: its events now, its
+    /// figures into `buffer` until [`Accumulator::flush`].
+    pub fn add(&mut self, o: &PathOutcome, w: f64, buffer: &mut BatchBuffer) {
         self.paths += 1;
         self.weight.hit(w);
-        for (acc, &v) in self.totals.iter_mut().zip(&o.totals) {
-            acc.add(v, w, wfx);
+        for (col, &v) in buffer.columns.iter_mut().zip(&o.values) {
+            col.push(v);
         }
-        for (accs, vals) in self.years.iter_mut().zip(&o.years) {
-            for (acc, &v) in accs.iter_mut().zip(vals) {
-                acc.add(v, w, wfx);
-            }
-        }
-        for (accs, vals) in self.banks.iter_mut().zip(&o.banks) {
-            for (acc, &v) in accs.iter_mut().zip(vals) {
-                acc.add(v, w, wfx);
-            }
-        }
-        for (accs, vals) in self.segments.iter_mut().zip(&o.segments) {
-            for (acc, &v) in accs.iter_mut().zip(vals) {
-                acc.add(v, w, wfx);
-            }
-        }
-        for (acc, &v) in self.parties.iter_mut().zip(&o.parties) {
-            acc.add(v, w, wfx);
-        }
+        buffer.weights.push(w);
         let mut ever = false;
         for (t, &d) in o.depleted.iter().enumerate() {
             if d && !ever {
@@ -204,7 +247,7 @@ impl Accumulator {
                 acc.hit(w);
             }
         }
-        if o.totals[slot::SHORTFALL] <= 0.0 {
+        if o.values[slot::SHORTFALL] <= 0.0 {
             self.all_paid.hit(w);
         }
         for (acc, &s) in self.bank_suspended.iter_mut().zip(&o.bank_suspended) {
@@ -213,56 +256,52 @@ impl Accumulator {
             }
         }
         self.claim_parts
-            .add(o.totals[slot::CLAIMS], &o.claim_parts, w, wfx);
+            .add(o.values[slot::CLAIMS], &o.claim_parts, w, fixed_weight(w));
     }
 
-    fn for_each_stat(&mut self, mut f: impl FnMut(&mut StatAcc)) {
-        self.totals.iter_mut().for_each(&mut f);
-        self.years.iter_mut().flatten().for_each(&mut f);
-        self.banks.iter_mut().flatten().for_each(&mut f);
-        self.segments.iter_mut().flatten().for_each(&mut f);
-        self.parties.iter_mut().for_each(&mut f);
+    /// Ends a batch: folds the buffered figures in, column by column, and
+    /// moves every partial sum into the exact totals.
+    pub fn flush(&mut self, buffer: &mut BatchBuffer) {
+        for (acc, col) in self.stats.iter_mut().zip(&mut buffer.columns) {
+            acc.add_batch(col, &buffer.weights);
+            col.clear();
+        }
+        buffer.weights.clear();
+        self.weight.flush();
+        for p in self
+            .depleted_by
+            .iter_mut()
+            .chain(&mut self.first_depletion)
+            .chain(&mut self.budget_exceeded)
+            .chain(&mut self.bank_suspended)
+        {
+            p.flush();
+        }
+        self.all_paid.flush();
     }
 
-    fn for_each_prob(&mut self, mut f: impl FnMut(&mut ProbAcc)) {
-        f(&mut self.weight);
-        self.depleted_by.iter_mut().for_each(&mut f);
-        self.first_depletion.iter_mut().for_each(&mut f);
-        self.budget_exceeded.iter_mut().for_each(&mut f);
-        f(&mut self.all_paid);
-        self.bank_suspended.iter_mut().for_each(&mut f);
+    /// Settles every deferred value (see [`crate::stats::Sketch::settle`]):
+    /// needed before results are read or accumulators compared.
+    pub fn settle(&mut self) {
+        for s in &mut self.stats {
+            s.settle();
+        }
     }
 
-    /// Ends a batch: its partial sums move into the exact totals.
-    pub fn flush(&mut self) {
-        self.for_each_stat(StatAcc::flush);
-        self.for_each_prob(ProbAcc::flush);
-    }
-
-    /// Adds another (flushed) accumulator into this one.
+    /// Adds another (flushed, settled) accumulator into this one.
     pub fn merge(&mut self, other: &Accumulator) {
         self.paths += other.paths;
         self.weight.merge(&other.weight);
-        let zip_stats =
-            |a: &mut [StatAcc], b: &[StatAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
-        zip_stats(&mut self.totals, &other.totals);
-        for (a, b) in self.years.iter_mut().zip(&other.years) {
-            zip_stats(a, b);
+        for (a, b) in self.stats.iter_mut().zip(&other.stats) {
+            a.merge(b);
         }
-        for (a, b) in self.banks.iter_mut().zip(&other.banks) {
-            zip_stats(a, b);
-        }
-        for (a, b) in self.segments.iter_mut().zip(&other.segments) {
-            zip_stats(a, b);
-        }
-        zip_stats(&mut self.parties, &other.parties);
-        let zip_probs =
+        let zip =
             |a: &mut [ProbAcc], b: &[ProbAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
-        zip_probs(&mut self.depleted_by, &other.depleted_by);
-        zip_probs(&mut self.first_depletion, &other.first_depletion);
-        zip_probs(&mut self.budget_exceeded, &other.budget_exceeded);
+        zip(&mut self.depleted_by, &other.depleted_by);
+        zip(&mut self.first_depletion, &other.first_depletion);
+        zip(&mut self.budget_exceeded, &other.budget_exceeded);
         self.all_paid.merge(&other.all_paid);
-        zip_probs(&mut self.bank_suspended, &other.bank_suspended);
+        zip(&mut self.bank_suspended, &other.bank_suspended);
         self.claim_parts.merge(&other.claim_parts);
     }
 }

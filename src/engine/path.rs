@@ -2,47 +2,139 @@
 //! rules and the pool's ledger (model.md sections 2 to 4).
 //!
 //! Given the factors, the loans of a group default independently with the
-//! same probability, so the number of defaults is one Binomial draw; only
-//! the defaulted loans are then visited. Work per path grows with defaults,
-//! not loans. All scratch memory lives in a [`Workspace`] reused across paths.
+//! same probability, so the number of defaults is one exact Binomial draw
+//! (see [`super::sampler`]); only the defaulted loans are then visited, and
+//! their figures are summed into cells by default year, bank and segment.
+//! Work per path grows with defaults, not loans. All scratch memory lives in
+//! a [`Workspace`] reused across paths.
 
-use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
-use rand_distr::{Beta, Binomial, ChiSquared, Distribution, StandardNormal};
+use rand_distr::{Beta, ChiSquared, Distribution, StandardNormal};
 
-use super::outcome::{PathOutcome, slot};
+use super::outcome::{Layout, PathOutcome, slot};
+use super::sampler::{Lanes16, exact_binomial};
+use crate::math::norm_cdf;
 use crate::model::compensation::{basis_amount, own_claim};
-use crate::model::ledger::Ledger;
-use crate::model::{LgdKind, Model};
+use crate::model::ledger::{Ledger, exceeds};
+use crate::model::{Figures, GroupKind, LgdKind, Model};
 use crate::scenario::{Basis, Copula};
 
-/// The defaults of one group (or one loan) in one year, summed.
+/// The defaults of one default year, bank and segment, summed.
 #[derive(Clone, Copy, Debug, Default)]
-struct Record {
-    year: u32,
-    bank: u32,
-    segment: u32,
-    /// Defaulted principal.
-    exposure: f64,
+struct Cell {
     /// Principal loss (exposure x LGD).
     loss: f64,
-    /// Loss basis (loss, or exposure for the outstanding-principal basis).
+    /// Loss basis (the loss, or the exposure on the outstanding basis).
     basis: f64,
-    /// Claim on the pool: own shares capped per loan, plus insurer excess.
+    /// Claims on the pool: own shares capped per loan, plus insurer excess.
     claim: f64,
-    /// Sum of claim x (1 - LGD): what the pool's part recovers if paid in full.
-    recovery_base: f64,
+    /// What the claims recover if paid in full: claim x (1 - LGD).
+    recovery: f64,
+    /// Defaulted principal.
+    exposure: f64,
 }
+
+/// Cells by default year and (bank, segment) pair, and the ones a path
+/// touched. Only the pairs that occur in the portfolio have cells.
+struct Cells {
+    cells: Vec<Cell>,
+    touched: Vec<u32>,
+    /// (bank, segment) of each pair.
+    pairs: Vec<(u32, u32)>,
+}
+
+impl Cells {
+    fn new(years: usize, pairs: &[(u32, u32)]) -> Self {
+        Self {
+            cells: vec![Cell::default(); years * pairs.len()],
+            touched: Vec::new(),
+            pairs: pairs.to_vec(),
+        }
+    }
+
+    /// Adds `c` to the cell of year `t` and pair `pair`.
+    #[inline]
+    fn book(&mut self, t: usize, pair: u32, c: &Cell) {
+        let i = t * self.pairs.len() + pair as usize;
+        let cell = &mut self.cells[i];
+        // Every default has a positive exposure: a zero marks a fresh cell.
+        if cell.exposure == 0.0 {
+            self.touched.push(i as u32);
+        }
+        cell.loss += c.loss;
+        cell.basis += c.basis;
+        cell.claim += c.claim;
+        cell.recovery += c.recovery;
+        cell.exposure += c.exposure;
+    }
+
+    /// (year, bank, segment) of cell `i`.
+    #[inline]
+    fn coordinates(&self, i: u32) -> (usize, usize, usize) {
+        let i = i as usize;
+        let n = self.pairs.len();
+        let (b, s) = self.pairs[i % n];
+        (i / n, b as usize, s as usize)
+    }
+
+    fn clear(&mut self) {
+        for &i in &self.touched {
+            self.cells[i as usize] = Cell::default();
+        }
+        self.touched.clear();
+    }
+}
+
+/// A defaulted loan's cell figures from its fixed-LGD [`Figures`].
+#[inline]
+fn cell_of(f: &Figures, basis: Basis) -> Cell {
+    Cell {
+        loss: f.loss,
+        basis: match basis {
+            Basis::PrincipalLoss => f.loss,
+            Basis::OutstandingPrincipal => f.exposure,
+        },
+        claim: f.claim,
+        recovery: f.recovery,
+        exposure: f.exposure,
+    }
+}
+
+/// A defaulted loan's cell figures for a drawn LGD.
+#[inline]
+fn cell_with_lgd(basis_kind: Basis, exposure: f64, lgd: f64, share: f64, cap: f64) -> Cell {
+    let basis = basis_amount(basis_kind, exposure, lgd);
+    let claim = own_claim(share, basis, cap);
+    Cell {
+        loss: exposure * lgd,
+        basis,
+        claim,
+        recovery: claim * (1.0 - lgd),
+        exposure,
+    }
+}
+
+// Stream positions `(index * 128 + year) * 2^51` must fit the generator's
+// 68-bit word counter without overlapping: paths per batch below 2^10,
+// years below 2^7.
+const _: () = assert!(super::BATCH_PATHS <= 1 << 10 && crate::scenario::MAX_HORIZON < 1 << 7);
 
 /// Scratch memory for simulating paths of one model.
 pub struct Workspace {
+    layout: Layout,
     z: Vec<f64>,
+    /// Floyd's marks, one per loan position (groups at their offsets).
     stamps: Vec<u32>,
+    stamp_offset: Vec<usize>,
     epoch: u32,
-    /// For groups of non-renewed loans: the loans, active ones first.
+    /// For groups of non-renewed loans: positions, active ones first.
     active: Vec<Vec<u32>>,
     active_count: Vec<usize>,
-    records: Vec<Record>,
+    /// Positions picked in a General group.
+    picked: Vec<u32>,
+    /// Swaps made this path in `active`, undone at the next path's start.
+    swaps: Vec<(u32, u32, u32)>,
+    cells: Cells,
     /// Per default year and bank (`t * banks + b`).
     bank_claims: Vec<f64>,
     bank_defaulted: Vec<f64>,
@@ -50,19 +142,21 @@ pub struct Workspace {
     bank_factor: Vec<f64>,
     /// Active principal of non-renewed loans per bank, as the path goes.
     nonrenew_active: Vec<f64>,
+    nonrenew_start: Vec<f64>,
+    renew_volume: Vec<f64>,
+    /// Per default year.
+    year_loss: Vec<f64>,
+    year_claims: Vec<f64>,
+    year_basis: Vec<f64>,
+    insurer_paid: Vec<f64>,
+    guarantor_paid: Vec<f64>,
     /// Per ledger year.
     approved_due: Vec<f64>,
     suspended_due: Vec<f64>,
     recovery_base_due: Vec<f64>,
     paid_fraction: Vec<f64>,
-    /// Per default year: insurer paid, guarantor share.
-    insurer_paid: Vec<f64>,
-    guarantor_paid: Vec<f64>,
     betas: Vec<Beta<f64>>,
-    chi2: Option<ChiSquared<f64>>,
-    /// Non-renewed principal per bank at the start of a path.
-    nonrenew_start: Vec<f64>,
-    renew_volume: Vec<f64>,
+    chi2: Option<(f64, ChiSquared<f64>)>,
     /// The outcome of the last path.
     pub out: PathOutcome,
 }
@@ -70,7 +164,8 @@ pub struct Workspace {
 impl Workspace {
     /// Scratch memory shaped for `model`.
     pub fn new(model: &Model) -> Self {
-        let banks = model.portfolio.banks.len();
+        let layout = Layout::of(model);
+        let banks = layout.banks;
         let h = model.horizon;
         let l = model.ledger_years;
         let mut nonrenew_start = vec![0.0; banks];
@@ -82,35 +177,50 @@ impl Workspace {
                 nonrenew_start[t.bank as usize] += t.exposure;
             }
         }
+        let mut stamp_offset = Vec::with_capacity(model.groups.len());
+        let mut total = 0;
+        for g in &model.groups {
+            stamp_offset.push(total);
+            total += g.loans.len();
+        }
         let active = model
             .groups
             .iter()
             .map(|g| {
-                if g.renew || g.uniform {
+                if g.renew || g.kind == GroupKind::Uniform {
                     Vec::new()
                 } else {
-                    g.loans.clone()
+                    (0..g.loans.len() as u32).collect()
                 }
             })
             .collect();
         Self {
+            layout,
             z: vec![0.0; 1 + model.factors.sector_factors],
-            stamps: vec![0; model.portfolio.loans.len()],
+            stamps: vec![0; total],
+            stamp_offset,
             epoch: 0,
             active,
             active_count: vec![0; model.groups.len()],
-            records: Vec::new(),
+            picked: Vec::new(),
+            swaps: Vec::new(),
+            cells: Cells::new(h, &model.pairs),
             bank_claims: vec![0.0; h * banks],
             bank_defaulted: vec![0.0; h * banks],
             bank_active: vec![0.0; h * banks],
             bank_factor: vec![1.0; h * banks],
             nonrenew_active: vec![0.0; banks],
+            nonrenew_start,
+            renew_volume,
+            year_loss: vec![0.0; h],
+            year_claims: vec![0.0; h],
+            year_basis: vec![0.0; h],
+            insurer_paid: vec![0.0; h],
+            guarantor_paid: vec![0.0; h],
             approved_due: vec![0.0; l],
             suspended_due: vec![0.0; l],
             recovery_base_due: vec![0.0; l],
             paid_fraction: vec![1.0; l],
-            insurer_paid: vec![0.0; h],
-            guarantor_paid: vec![0.0; h],
             betas: model
                 .betas
                 .iter()
@@ -119,24 +229,13 @@ impl Workspace {
                 })
                 .collect(),
             chi2: match model.factors.copula {
-                Copula::StudentT(nu) => {
-                    Some(ChiSquared::new(nu).expect("degrees of freedom are validated (> 2)"))
-                }
+                Copula::StudentT(nu) => Some((
+                    nu,
+                    ChiSquared::new(nu).expect("degrees of freedom are validated (> 2)"),
+                )),
                 Copula::Gaussian => None,
             },
-            nonrenew_start,
-            renew_volume,
-            out: PathOutcome::new(model),
-        }
-    }
-
-    /// Puts the non-renewed loans back in their starting order, so that a
-    /// batch's paths depend only on the batch and not on earlier batches.
-    pub fn start_batch(&mut self, model: &Model) {
-        for (g, active) in model.groups.iter().zip(&mut self.active) {
-            if !active.is_empty() {
-                active.copy_from_slice(&g.loans);
-            }
+            out: PathOutcome::new(layout),
         }
     }
 
@@ -154,21 +253,30 @@ impl Workspace {
             rng.set_word_pos((u128::from(index) << 7 | t as u128) << 51);
             self.draw_year(model, t, rng);
         }
+        self.settle_years(model);
         self.apply_bank_rules(model);
         self.run_ledger(model);
         self.summarise(model);
     }
 
     fn reset(&mut self, model: &Model) {
-        self.records.clear();
+        // Every path starts from the same order of non-renewed loans, so a
+        // path's draws do not depend on the paths before it.
+        while let Some((g, a, b)) = self.swaps.pop() {
+            self.active[g as usize].swap(a as usize, b as usize);
+        }
+        self.cells.clear();
         self.bank_claims.fill(0.0);
         self.bank_defaulted.fill(0.0);
         self.bank_factor.fill(1.0);
+        self.year_loss.fill(0.0);
+        self.year_claims.fill(0.0);
+        self.year_basis.fill(0.0);
+        self.insurer_paid.fill(0.0);
+        self.guarantor_paid.fill(0.0);
         self.approved_due.fill(0.0);
         self.suspended_due.fill(0.0);
         self.recovery_base_due.fill(0.0);
-        self.insurer_paid.fill(0.0);
-        self.guarantor_paid.fill(0.0);
         self.nonrenew_active.copy_from_slice(&self.nonrenew_start);
         for (count, g) in self.active_count.iter_mut().zip(&model.groups) {
             *count = g.loans.len();
@@ -176,26 +284,20 @@ impl Workspace {
         self.out.clear();
     }
 
+    /// Draws year `t`'s factors; returns `sqrt(W)` (1 for the Gaussian copula).
     fn draw_factors(&mut self, model: &Model, t: usize, rng: &mut ChaCha8Rng) -> f64 {
         let f = &model.factors;
         let phi = f.persistence;
         let keep = (1.0 - phi * phi).sqrt();
-        for k in 0..self.z.len() {
+        for z in &mut self.z {
             let eta: f64 = StandardNormal.sample(rng);
-            self.z[k] = if t == 0 {
-                eta
-            } else {
-                phi * self.z[k] + keep * eta
-            };
+            *z = if t == 0 { eta } else { phi * *z + keep * eta };
         }
         if let Some(pin) = f.pins[t] {
             self.z[0] = pin;
         }
         match &self.chi2 {
-            Some(chi2) => {
-                let Copula::StudentT(nu) = f.copula else {
-                    unreachable!("chi2 is set only for the t copula")
-                };
+            Some((nu, chi2)) => {
                 let v: f64 = chi2.sample(rng);
                 (nu / v).sqrt()
             }
@@ -204,8 +306,8 @@ impl Workspace {
     }
 
     fn draw_year(&mut self, model: &Model, t: usize, rng: &mut ChaCha8Rng) {
-        let banks = model.portfolio.banks.len();
-        let basis_kind = model.scenario.compensation.basis;
+        let banks = self.layout.banks;
+        let basis = model.scenario.compensation.basis;
         // Maturities of non-renewed loans at the start of the year.
         for (gi, g) in model.groups.iter().enumerate() {
             if !g.renew && t as u64 == u64::from(g.term) {
@@ -216,7 +318,6 @@ impl Workspace {
             self.bank_active[t * banks + b] = self.renew_volume[b] + self.nonrenew_active[b];
         }
         let sqrt_w = self.draw_factors(model, t, rng);
-        let year_start = self.records.len();
         for (gi, g) in model.groups.iter().enumerate() {
             if !g.active_in(t) {
                 continue;
@@ -229,177 +330,204 @@ impl Workspace {
             if n == 0 {
                 continue;
             }
-            let p = g.conditional_pd(self.z[0], &self.z[1..], sqrt_w);
-            let k = Binomial::new(n as u64, p).map_or(0, |b| b.sample(rng)) as usize;
+            let x = g.argument(self.z[0], &self.z[1..], sqrt_w);
+            let k = match &g.sampler {
+                Some(s) => s.sample(x, rng),
+                None => exact_binomial(n as u32, norm_cdf(x), rng),
+            };
             if k == 0 {
                 continue;
             }
-            if g.uniform {
-                let terms = model.terms[g.loans[0] as usize];
-                let mut rec = Record {
-                    year: t as u32,
-                    bank: terms.bank,
-                    segment: terms.segment,
-                    exposure: terms.exposure * k as f64,
-                    ..Record::default()
-                };
-                match terms.lgd {
-                    LgdKind::Fixed(lgd) => {
-                        let basis = basis_amount(basis_kind, terms.exposure, lgd);
-                        let claim = own_claim(terms.share, basis, terms.cap);
-                        let kf = k as f64;
-                        rec.loss = terms.exposure * lgd * kf;
-                        rec.basis = basis * kf;
-                        rec.claim = claim * kf;
-                        rec.recovery_base = claim * (1.0 - lgd) * kf;
-                    }
-                    LgdKind::Beta(bi) => {
-                        for _ in 0..k {
-                            let lgd = self.betas[bi].sample(rng);
-                            add_default(
-                                &mut rec,
-                                basis_kind,
-                                terms.exposure,
-                                lgd,
-                                terms.share,
-                                terms.cap,
-                            );
+            let k = k as usize;
+            match g.kind {
+                GroupKind::Uniform => {
+                    let terms = model.terms[g.loans[0] as usize];
+                    let cell = match terms.lgd {
+                        LgdKind::Fixed(_) => {
+                            let c = cell_of(&g.figures[0], basis);
+                            let kf = k as f64;
+                            Cell {
+                                loss: c.loss * kf,
+                                basis: c.basis * kf,
+                                claim: c.claim * kf,
+                                recovery: c.recovery * kf,
+                                exposure: c.exposure * kf,
+                            }
                         }
+                        LgdKind::Beta(bi) => {
+                            let mut sum = Cell::default();
+                            for _ in 0..k {
+                                let lgd = self.betas[bi].sample(rng);
+                                let c = cell_with_lgd(
+                                    basis,
+                                    terms.exposure,
+                                    lgd,
+                                    terms.share,
+                                    terms.cap,
+                                );
+                                add(&mut sum, &c);
+                            }
+                            sum
+                        }
+                    };
+                    if !g.renew {
+                        self.active_count[gi] -= k;
+                        self.nonrenew_active[terms.bank as usize] -= cell.exposure;
                     }
+                    self.cells.book(t, terms.pair, &cell);
                 }
-                if !g.renew {
-                    self.active_count[gi] -= k;
-                    self.nonrenew_active[terms.bank as usize] -= rec.exposure;
-                }
-                self.push(rec, banks);
-            } else if g.renew {
-                // Floyd's algorithm: k distinct loans out of n, O(k).
-                self.epoch = self.epoch.wrapping_add(1);
-                if self.epoch == 0 {
-                    self.stamps.fill(0);
-                    self.epoch = 1;
-                }
-                for j in (n - k)..n {
-                    let mut pick = rng.random_range(0..=j);
-                    if self.stamps[g.loans[pick] as usize] == self.epoch {
-                        pick = j;
+                GroupKind::Simple { pair, bank } => {
+                    let mut sum = Cell::default();
+                    let figures = &g.figures;
+                    let mut take =
+                        |pos: u32| add(&mut sum, &cell_of(&figures[pos as usize], basis));
+                    if g.renew {
+                        self.epoch = next_epoch(self.epoch, &mut self.stamps);
+                        let stamps = &mut self.stamps[self.stamp_offset[gi]..][..n];
+                        floyd(stamps, self.epoch, n as u32, k as u32, rng, &mut take);
+                    } else {
+                        partial_shuffle(
+                            &mut self.active[gi],
+                            gi,
+                            n,
+                            k,
+                            rng,
+                            &mut self.swaps,
+                            &mut take,
+                        );
+                        self.active_count[gi] -= k;
+                        self.nonrenew_active[bank as usize] -= sum.exposure;
                     }
-                    let loan = g.loans[pick];
-                    self.stamps[loan as usize] = self.epoch;
-                    self.default_loan(model, loan, t, rng);
+                    self.cells.book(t, pair, &sum);
                 }
-            } else {
-                // Partial Fisher-Yates over the active loans: the defaulted
-                // ones move to the end and leave the group.
-                for i in 0..k {
-                    let last = n - 1 - i;
-                    let pick = rng.random_range(0..=last);
-                    self.active[gi].swap(pick, last);
-                    let loan = self.active[gi][last];
-                    let terms = model.terms[loan as usize];
-                    self.nonrenew_active[terms.bank as usize] -= terms.exposure;
-                    self.default_loan(model, loan, t, rng);
+                GroupKind::General => {
+                    // Positions first, then each loan's own draws (Beta LGDs).
+                    let mut picked = std::mem::take(&mut self.picked);
+                    picked.clear();
+                    if g.renew {
+                        self.epoch = next_epoch(self.epoch, &mut self.stamps);
+                        let stamps = &mut self.stamps[self.stamp_offset[gi]..][..n];
+                        floyd(stamps, self.epoch, n as u32, k as u32, rng, &mut |p| {
+                            picked.push(p)
+                        });
+                    } else {
+                        partial_shuffle(
+                            &mut self.active[gi],
+                            gi,
+                            n,
+                            k,
+                            rng,
+                            &mut self.swaps,
+                            &mut |p| picked.push(p),
+                        );
+                        self.active_count[gi] -= k;
+                    }
+                    for &pos in &picked {
+                        let terms = model.terms[g.loans[pos as usize] as usize];
+                        let cell = match terms.lgd {
+                            LgdKind::Fixed(_) => cell_of(&g.figures[pos as usize], basis),
+                            LgdKind::Beta(bi) => {
+                                let lgd = self.betas[bi].sample(rng);
+                                cell_with_lgd(basis, terms.exposure, lgd, terms.share, terms.cap)
+                            }
+                        };
+                        if !g.renew {
+                            self.nonrenew_active[terms.bank as usize] -= terms.exposure;
+                        }
+                        self.cells.book(t, terms.pair, &cell);
+                    }
+                    self.picked = picked;
                 }
-                self.active_count[gi] -= k;
             }
         }
-        self.apply_other_parties(model, t, year_start);
     }
 
     /// Removes the still-active loans of a matured group.
     fn retire_group(&mut self, model: &Model, gi: usize) {
         let g = &model.groups[gi];
         let m = self.active_count[gi];
-        if g.uniform {
+        if g.kind == GroupKind::Uniform {
             let terms = model.terms[g.loans[0] as usize];
             self.nonrenew_active[terms.bank as usize] -= terms.exposure * m as f64;
         } else {
-            for &loan in &self.active[gi][..m] {
-                let terms = model.terms[loan as usize];
+            for &pos in &self.active[gi][..m] {
+                let terms = model.terms[g.loans[pos as usize] as usize];
                 self.nonrenew_active[terms.bank as usize] -= terms.exposure;
             }
         }
         self.active_count[gi] = 0;
     }
 
-    fn default_loan(&mut self, model: &Model, loan: u32, t: usize, rng: &mut ChaCha8Rng) {
-        let terms = model.terms[loan as usize];
-        let lgd = match terms.lgd {
-            LgdKind::Fixed(v) => v,
-            LgdKind::Beta(bi) => self.betas[bi].sample(rng),
-        };
-        let mut rec = Record {
-            year: t as u32,
-            bank: terms.bank,
-            segment: terms.segment,
-            exposure: terms.exposure,
-            ..Record::default()
-        };
-        add_default(
-            &mut rec,
-            model.scenario.compensation.basis,
-            terms.exposure,
-            lgd,
-            terms.share,
-            terms.cap,
-        );
-        self.push(rec, model.portfolio.banks.len());
-    }
-
-    fn push(&mut self, rec: Record, banks: usize) {
-        let i = rec.year as usize * banks + rec.bank as usize;
-        self.bank_defaulted[i] += rec.exposure;
-        self.bank_claims[i] += rec.claim;
-        self.records.push(rec);
-    }
-
-    /// The insurer's and guarantor's parts of year `t`'s losses; the
-    /// insurer's unpaid part joins the claims when the pool covers it.
-    fn apply_other_parties(&mut self, model: &Model, t: usize, year_start: usize) {
-        let banks = model.portfolio.banks.len();
-        let year = &self.records[year_start..];
-        let basis: f64 = year.iter().map(|r| r.basis).sum();
+    /// Per default year: the insurer's and guarantor's parts (the insurer's
+    /// unpaid part joins the claims when the pool covers it), then the
+    /// year's and each bank's totals.
+    fn settle_years(&mut self, model: &Model) {
+        let banks = self.layout.banks;
+        for &i in &self.cells.touched {
+            let (t, _, _) = self.cells.coordinates(i);
+            self.year_basis[t] += self.cells.cells[i as usize].basis;
+        }
         if let Some(g) = model.scenario.guarantor {
-            self.guarantor_paid[t] = g * basis;
-        }
-        let Some(ins) = &model.scenario.insurer else {
-            return;
-        };
-        let due = ins.share * basis;
-        if due <= 0.0 {
-            return;
-        }
-        let active: f64 = self.bank_active[t * banks..(t + 1) * banks].iter().sum();
-        let budget = ins.premium_rate * active * (1.0 - ins.cost_ratio);
-        let paid_fraction = (budget / due).min(1.0);
-        self.insurer_paid[t] = paid_fraction * due;
-        if ins.pool_covers_excess && paid_fraction < 1.0 {
-            let excess_rate = (1.0 - paid_fraction) * ins.share;
-            for r in &mut self.records[year_start..] {
-                let excess = excess_rate * r.basis;
-                r.claim += excess;
-                // Recoveries return only on the outstanding-principal basis,
-                // where basis x LGD is the loss: the excess earns basis - loss.
-                r.recovery_base += excess_rate * (r.basis - r.loss);
-                self.bank_claims[r.year as usize * banks + r.bank as usize] += excess;
+            for t in 0..model.horizon {
+                self.guarantor_paid[t] = g * self.year_basis[t];
             }
+        }
+        if let Some(ins) = &model.scenario.insurer {
+            let mut excess_rate = vec![0.0; model.horizon];
+            for (t, rate) in excess_rate.iter_mut().enumerate() {
+                let due = ins.share * self.year_basis[t];
+                if due <= 0.0 {
+                    continue;
+                }
+                let active: f64 = self.bank_active[t * banks..(t + 1) * banks].iter().sum();
+                let budget = ins.premium_rate * active * (1.0 - ins.cost_ratio);
+                let paid_fraction = (budget / due).min(1.0);
+                self.insurer_paid[t] = paid_fraction * due;
+                if ins.pool_covers_excess {
+                    *rate = (1.0 - paid_fraction) * ins.share;
+                }
+            }
+            for &i in &self.cells.touched {
+                let (t, _, _) = self.cells.coordinates(i);
+                let r = excess_rate[t];
+                if r > 0.0 {
+                    let c = &mut self.cells.cells[i as usize];
+                    c.claim += r * c.basis;
+                    // Recoveries return only on the outstanding-principal
+                    // basis, where basis x LGD is the loss.
+                    c.recovery += r * (c.basis - c.loss);
+                }
+            }
+        }
+        for &i in &self.cells.touched {
+            let (t, b, _) = self.cells.coordinates(i);
+            let c = &self.cells.cells[i as usize];
+            self.year_loss[t] += c.loss;
+            self.year_claims[t] += c.claim;
+            self.bank_claims[t * banks + b] += c.claim;
+            self.bank_defaulted[t * banks + b] += c.exposure;
         }
     }
 
     /// Suspension and bank caps, judged on each default year; approved
     /// claims become due `claim_lag_years` later.
     fn apply_bank_rules(&mut self, model: &Model) {
-        let banks = model.portfolio.banks.len();
+        let banks = self.layout.banks;
         let comp = &model.scenario.compensation;
         let lag = model.scenario.pool.claim_lag_years as usize;
+        let rules = comp.suspend_above_npl_ratio.is_some() || comp.bank_annual_cap_ratio.is_some();
         for t in 0..model.horizon {
+            if !rules {
+                self.approved_due[t + lag] = self.year_claims[t];
+                continue;
+            }
             for b in 0..banks {
                 let i = t * banks + b;
                 let claims = self.bank_claims[i];
                 let active = self.bank_active[i];
-                let suspended = comp
-                    .suspend_above_npl_ratio
-                    .is_some_and(|limit| active > 0.0 && self.bank_defaulted[i] / active > limit);
+                let suspended = comp.suspend_above_npl_ratio.is_some_and(|limit| {
+                    active > 0.0 && exceeds(self.bank_defaulted[i], limit * active)
+                });
                 let approved = if suspended {
                     0.0
                 } else if let Some(cap) = comp.bank_annual_cap_ratio {
@@ -411,16 +539,16 @@ impl Workspace {
                 if suspended {
                     self.suspended_due[t + lag] += claims;
                     self.out.bank_suspended[b] = true;
-                    self.out.banks[b][4] += claims;
+                    self.out.values[self.layout.bank(b, 4)] += claims;
                 }
                 self.approved_due[t + lag] += approved;
-                self.out.banks[b][2] += approved;
             }
         }
         if comp.returns_recoveries() {
-            for r in &self.records {
-                let f = self.bank_factor[r.year as usize * banks + r.bank as usize];
-                self.recovery_base_due[r.year as usize + lag] += f * r.recovery_base;
+            for &i in &self.cells.touched {
+                let (t, b, _) = self.cells.coordinates(i);
+                let f = self.bank_factor[t * banks + b];
+                self.recovery_base_due[t + lag] += f * self.cells.cells[i as usize].recovery;
             }
         }
     }
@@ -430,7 +558,8 @@ impl Workspace {
         let rec_lag = model.scenario.compensation.recovery_lag_years as usize;
         let returns = model.scenario.compensation.returns_recoveries();
         let mut ledger = Ledger::new(pool);
-        let mut totals = [0.0; slot::COUNT];
+        let lay = self.layout;
+        let v = &mut self.out.values;
         for u in 0..model.ledger_years {
             let recoveries = if returns && u >= rec_lag {
                 self.paid_fraction[u - rec_lag] * self.recovery_base_due[u - rec_lag]
@@ -439,13 +568,12 @@ impl Workspace {
             };
             let y = ledger.year(u, self.approved_due[u], recoveries);
             self.paid_fraction[u] = y.fraction;
-            let e = &mut self.out.years[u];
-            e[slot::APPROVED] = y.approved;
-            e[slot::SUSPENDED] = self.suspended_due[u];
-            e[slot::PAID] = y.paid;
-            e[slot::SHORTFALL] = y.shortfall;
-            e[slot::RECOVERIES] = recoveries;
-            e[slot::BALANCE] = y.balance;
+            v[lay.year(u, slot::APPROVED)] = y.approved;
+            v[lay.year(u, slot::SUSPENDED)] = self.suspended_due[u];
+            v[lay.year(u, slot::PAID)] = y.paid;
+            v[lay.year(u, slot::SHORTFALL)] = y.shortfall;
+            v[lay.year(u, slot::RECOVERIES)] = recoveries;
+            v[lay.year(u, slot::BALANCE)] = y.balance;
             self.out.depleted[u] = y.depleted;
             self.out.budget_exceeded[u] = y.budget_exceeded;
             for s in [
@@ -455,69 +583,127 @@ impl Workspace {
                 slot::SHORTFALL,
                 slot::RECOVERIES,
             ] {
-                totals[s] += e[s];
+                v[lay.total(s)] += v[lay.year(u, s)];
             }
-            totals[slot::BALANCE] = y.balance;
+            v[lay.total(slot::BALANCE)] = y.balance;
         }
-        self.out.totals = totals;
     }
 
     fn summarise(&mut self, model: &Model) {
-        let banks = model.portfolio.banks.len();
+        let lay = self.layout;
+        let banks = lay.banks;
         let lag = model.scenario.pool.claim_lag_years as usize;
-        let mut loss = 0.0;
-        let mut claims = 0.0;
-        let mut basis_total = 0.0;
-        for r in &self.records {
-            let t = r.year as usize;
-            let f = self.bank_factor[t * banks + r.bank as usize];
-            let paid = r.claim * f * self.paid_fraction[t + lag];
-            let y = &mut self.out.years[t];
-            y[slot::LOSS] += r.loss;
-            y[slot::CLAIMS] += r.claim;
-            let s = &mut self.out.segments[r.segment as usize];
-            s[0] += r.loss;
-            s[1] += r.claim;
-            s[2] += paid;
-            let b = &mut self.out.banks[r.bank as usize];
-            b[0] += r.loss;
-            b[1] += r.claim;
-            b[3] += paid;
-            loss += r.loss;
-            claims += r.claim;
-            basis_total += r.basis;
+        let v = &mut self.out.values;
+        for t in 0..model.horizon {
+            v[lay.year(t, slot::LOSS)] = self.year_loss[t];
+            v[lay.year(t, slot::CLAIMS)] = self.year_claims[t];
+            v[lay.total(slot::LOSS)] += self.year_loss[t];
+            v[lay.total(slot::CLAIMS)] += self.year_claims[t];
+            for b in 0..banks {
+                let i = t * banks + b;
+                let approved = self.bank_claims[i] * self.bank_factor[i];
+                v[lay.bank(b, 2)] += approved;
+                v[lay.bank(b, 3)] += approved * self.paid_fraction[t + lag];
+            }
         }
-        self.out.totals[slot::LOSS] = loss;
-        self.out.totals[slot::CLAIMS] = claims;
-        let segments = self.out.segments.len();
-        for (i, s) in self.out.segments.iter().enumerate() {
-            self.out.claim_parts[i] = s[1];
+        for &i in &self.cells.touched {
+            let (t, b, s) = self.cells.coordinates(i);
+            let c = &self.cells.cells[i as usize];
+            let paid = c.claim * self.bank_factor[t * banks + b] * self.paid_fraction[t + lag];
+            v[lay.segment(s, 0)] += c.loss;
+            v[lay.segment(s, 1)] += c.claim;
+            v[lay.segment(s, 2)] += paid;
+            v[lay.bank(b, 0)] += c.loss;
+            v[lay.bank(b, 1)] += c.claim;
         }
-        for (i, b) in self.out.banks.iter().enumerate() {
-            self.out.claim_parts[segments + i] = b[1];
+        for s in 0..lay.segments {
+            self.out.claim_parts[s] = v[lay.segment(s, 1)];
         }
-        // What the other parties bear, net of the recoveries they share
-        // pro rata (on the outstanding-principal basis they pay on the whole
+        for b in 0..banks {
+            self.out.claim_parts[lay.segments + b] = v[lay.bank(b, 1)];
+        }
+        // What the other parties bear, net of the recoveries they share pro
+        // rata (on the outstanding-principal basis they pay on the whole
         // exposure and get back the recovered part).
-        let net = if basis_total > 0.0 {
-            loss / basis_total
-        } else {
-            1.0
-        };
-        let insurer: f64 = self.insurer_paid.iter().sum::<f64>() * net;
-        let guarantor: f64 = self.guarantor_paid.iter().sum::<f64>() * net;
-        let pool_net = self.out.totals[slot::PAID] - self.out.totals[slot::RECOVERIES];
-        self.out.parties = [loss - pool_net - insurer - guarantor, insurer, guarantor];
+        let loss = v[lay.total(slot::LOSS)];
+        let (mut insurer, mut guarantor) = (0.0, 0.0);
+        for t in 0..model.horizon {
+            let basis = self.year_basis[t];
+            let net = if basis > 0.0 {
+                self.year_loss[t] / basis
+            } else {
+                1.0
+            };
+            insurer += self.insurer_paid[t] * net;
+            guarantor += self.guarantor_paid[t] * net;
+        }
+        let pool_net = v[lay.total(slot::PAID)] - v[lay.total(slot::RECOVERIES)];
+        v[lay.party(0)] = loss - pool_net - insurer - guarantor;
+        v[lay.party(1)] = insurer;
+        v[lay.party(2)] = guarantor;
     }
 }
 
-/// Adds one defaulted loan with loss-given-default `lgd` to a record.
 #[inline]
-fn add_default(rec: &mut Record, basis_kind: Basis, exposure: f64, lgd: f64, share: f64, cap: f64) {
-    let basis = basis_amount(basis_kind, exposure, lgd);
-    let claim = own_claim(share, basis, cap);
-    rec.loss += exposure * lgd;
-    rec.basis += basis;
-    rec.claim += claim;
-    rec.recovery_base += claim * (1.0 - lgd);
+fn add(sum: &mut Cell, c: &Cell) {
+    sum.loss += c.loss;
+    sum.basis += c.basis;
+    sum.claim += c.claim;
+    sum.recovery += c.recovery;
+    sum.exposure += c.exposure;
+}
+
+/// A fresh mark for Floyd's algorithm; on wrap-around all marks are cleared.
+#[inline]
+fn next_epoch(epoch: u32, stamps: &mut [u32]) -> u32 {
+    let next = epoch.wrapping_add(1);
+    if next == 0 {
+        stamps.fill(0);
+        1
+    } else {
+        next
+    }
+}
+
+/// Floyd's algorithm: `k` distinct positions out of `n`, uniformly, O(k).
+#[inline]
+fn floyd(
+    stamps: &mut [u32],
+    epoch: u32,
+    n: u32,
+    k: u32,
+    rng: &mut ChaCha8Rng,
+    take: &mut impl FnMut(u32),
+) {
+    let mut lanes = Lanes16::new();
+    for j in (n - k)..n {
+        let mut pick = lanes.below(rng, j + 1);
+        if stamps[pick as usize] == epoch {
+            pick = j;
+        }
+        stamps[pick as usize] = epoch;
+        take(pick);
+    }
+}
+
+/// `k` of the first `m` positions, uniformly, moved to the end of the active
+/// range (partial Fisher-Yates): they leave the group.
+#[inline]
+fn partial_shuffle(
+    active: &mut [u32],
+    group: usize,
+    m: usize,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+    swaps: &mut Vec<(u32, u32, u32)>,
+    take: &mut impl FnMut(u32),
+) {
+    let mut lanes = Lanes16::new();
+    for i in 0..k {
+        let last = m - 1 - i;
+        let pick = lanes.below(rng, last as u32 + 1) as usize;
+        active.swap(pick, last);
+        swaps.push((group as u32, pick as u32, last as u32));
+        take(active[last]);
+    }
 }

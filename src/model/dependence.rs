@@ -8,6 +8,7 @@
 //! are independent with probability
 //! `Phi((c / sqrt(W) - a_g Z_g - a_s Z_s) / sqrt(1 - a_g^2 - a_s^2))`.
 
+use crate::engine::sampler::BinomialTable;
 use crate::math::norm_cdf;
 use crate::scenario::Copula;
 
@@ -24,9 +25,40 @@ pub struct Factors {
     pub pins: Vec<Option<f64>>,
 }
 
+/// How the engine visits a group's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GroupKind {
+    /// Every loan has the same terms: only the number of defaults matters.
+    Uniform,
+    /// One bank, one segment, fixed LGDs: the defaulted loans' precomputed
+    /// figures ([`Group::figures`]) are summed in the group.
+    Simple {
+        /// The (bank, segment) pair of every loan (see `Model::pairs`).
+        pair: u32,
+        /// The bank of every loan.
+        bank: u32,
+    },
+    /// Anything else: each defaulted loan is booked on its own.
+    General,
+}
+
+/// A defaulted loan's figures when its LGD is fixed, precomputed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(32))]
+pub struct Figures {
+    /// Principal loss, exposure x LGD.
+    pub loss: f64,
+    /// Its own claim on the pool (share x basis, capped).
+    pub claim: f64,
+    /// What the claim recovers if paid in full, claim x (1 - LGD).
+    pub recovery: f64,
+    /// Exposure (defaulted principal).
+    pub exposure: f64,
+}
+
 /// Loans whose conditional default probability is the same function of the
 /// factors (same PD, loadings, renewal and, when not renewed, term).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Group {
     /// Annual PD.
     pub pd: f64,
@@ -46,20 +78,31 @@ pub struct Group {
     pub renew: bool,
     /// Term in years of non-renewed loans (`u32::MAX` when renewed).
     pub term: u32,
-    /// Whether every loan has the same terms (then which ones default does
-    /// not matter, only how many).
-    pub uniform: bool,
+    /// How defaults are visited.
+    pub kind: GroupKind,
+    /// Per loan of the group (same order as `loans`): its figures when its
+    /// LGD is fixed (a placeholder for a Beta LGD, drawn at default).
+    pub figures: Vec<Figures>,
+    /// The exact table sampler of the number of defaults (renewed groups).
+    pub sampler: Option<BinomialTable>,
 }
 
 impl Group {
-    /// Default probability given the global factor `z`, the sector factors
-    /// and `sqrt(W)` (1 for the Gaussian copula).
+    /// The argument `x` of the conditional default probability `Phi(x)`,
+    /// given the global factor `z`, the sector factors and `sqrt(W)` (1 for
+    /// the Gaussian copula).
     #[inline]
-    pub fn conditional_pd(&self, z: f64, sectors: &[f64], sqrt_w: f64) -> f64 {
+    pub fn argument(&self, z: f64, sectors: &[f64], sqrt_w: f64) -> f64 {
         let zs = self
             .sector_factor
             .map_or(0.0, |k| self.a_sector * sectors[k]);
-        norm_cdf((self.threshold / sqrt_w - self.a_global * z - zs) * self.inv_scale)
+        (self.threshold / sqrt_w - self.a_global * z - zs) * self.inv_scale
+    }
+
+    /// Default probability given the factors (see [`Group::argument`]).
+    #[inline]
+    pub fn conditional_pd(&self, z: f64, sectors: &[f64], sqrt_w: f64) -> f64 {
+        norm_cdf(self.argument(z, sectors, sqrt_w))
     }
 
     /// Whether the group's loans are active in default year `t` (0-based).
@@ -88,7 +131,9 @@ mod tests {
             loans: vec![],
             renew: true,
             term: u32::MAX,
-            uniform: true,
+            kind: GroupKind::Uniform,
+            figures: vec![],
+            sampler: None,
         };
         let n = 4001;
         let (mut num, mut den) = (0.0, 0.0);

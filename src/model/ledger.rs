@@ -14,6 +14,17 @@
 
 use crate::scenario::Pool;
 
+/// Relative tolerance of "exceeds": amounts that differ by less than one
+/// part in 10^12 are treated as equal, so the rounding of a sum of decimal
+/// amounts cannot turn "equal to the balance" into "exceeds it".
+pub const TOLERANCE: f64 = 1e-12;
+
+/// Whether `a` exceeds `b` by more than the rounding [`TOLERANCE`].
+#[inline]
+pub fn exceeds(a: f64, b: f64) -> bool {
+    a > b + TOLERANCE * a.abs().max(b.abs())
+}
+
 /// What happened in one ledger year.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct YearResult {
@@ -55,7 +66,7 @@ impl<'a> Ledger<'a> {
     /// `recoveries` coming back this year.
     pub fn year(&mut self, year: usize, approved: f64, recoveries: f64) -> YearResult {
         let rules = self.rules;
-        let budget_exceeded = rules.annual_budget.is_some_and(|b| approved > b);
+        let budget_exceeded = rules.annual_budget.is_some_and(|b| exceeds(approved, b));
         if self.closed {
             self.balance += recoveries;
             return YearResult {
@@ -70,13 +81,15 @@ impl<'a> Ledger<'a> {
         }
         self.balance += rules.top_ups.get(year).copied().unwrap_or(0.0);
         let available = self.balance + recoveries;
-        let depleted = approved > available;
-        let mut paid = approved.min(available);
-        if let Some(budget) = rules.annual_budget {
-            paid = paid.min(budget);
+        let depleted = exceeds(approved, available);
+        let mut paid = if depleted { available } else { approved };
+        if let Some(budget) = rules.annual_budget
+            && exceeds(paid, budget)
+        {
+            paid = budget;
         }
         let fraction = if approved > 0.0 { paid / approved } else { 1.0 };
-        self.balance = available - paid;
+        self.balance = (available - paid).max(0.0);
         self.balance *= 1.0 + rules.interest_rate;
         if depleted && rules.close_when_depleted {
             self.closed = true;
@@ -125,6 +138,13 @@ mod tests {
         let y = Ledger::new(&p).year(0, 100.0, 0.0);
         assert!(!y.depleted);
         assert_eq!((y.paid, y.balance), (100.0, 0.0));
+        // Decimal amounts whose sum rounds a hair above the balance.
+        let p = pool(0.3, vec![0.0]);
+        let y = Ledger::new(&p).year(0, 0.1 + 0.1 + 0.1, 0.0);
+        assert!(
+            !y.depleted && y.shortfall == 0.0 && y.balance == 0.0,
+            "{y:?}"
+        );
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub mod tape;
 
 use std::collections::BTreeMap;
 
+use crate::engine::sampler::BinomialTable;
 use crate::error::InputError;
 use crate::math::{norm_inv, student_t_inv};
-use crate::scenario::{Copula, Lgd, Scenario};
-pub use dependence::{Factors, Group};
+use crate::scenario::Basis;
+use crate::scenario::{Copula, Lgd, MAX_FIGURE, MAX_VOLUME, MIN_T_PD, Scenario};
+pub use dependence::{Factors, Figures, Group, GroupKind};
 pub use portfolio::{Loan, Portfolio};
 
 /// What makes two loans' conditional PDs the same function of the factors:
@@ -47,10 +49,30 @@ pub struct LoanTerms {
     pub bank: u32,
     /// Segment index.
     pub segment: u32,
+    /// Index into [`Model::pairs`] of its (bank, segment).
+    pub pair: u32,
+}
+
+impl LoanTerms {
+    /// The loan's figures when its LGD is fixed (zero LGD otherwise).
+    pub fn figures(&self, basis: Basis) -> Figures {
+        let lgd = match self.lgd {
+            LgdKind::Fixed(v) => v,
+            LgdKind::Beta(_) => 0.0,
+        };
+        let b = compensation::basis_amount(basis, self.exposure, lgd);
+        let claim = compensation::own_claim(self.share, b, self.cap);
+        Figures {
+            loss: self.exposure * lgd,
+            claim,
+            recovery: claim * (1.0 - lgd),
+            exposure: self.exposure,
+        }
+    }
 }
 
 /// Everything the engine needs, resolved from a scenario.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Model {
     /// The scenario it was built from.
     pub scenario: Scenario,
@@ -70,6 +92,8 @@ pub struct Model {
     pub ledger_years: usize,
     /// Active principal of each bank in year 1.
     pub bank_volume: Vec<f64>,
+    /// The (bank, segment) pairs that occur; defaults are summed by pair.
+    pub pairs: Vec<(u32, u32)>,
     /// Plan volume: the total exposure.
     pub volume: f64,
     /// Things `check` should point out (loans above the last tier, ...).
@@ -158,6 +182,10 @@ impl Model {
         let mut warnings = Vec::new();
         let mut above_tier = 0usize;
         let mut terms = Vec::with_capacity(portfolio.loans.len());
+        // The (bank, segment) pairs that occur, in order of first loan.
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut pair_index: std::collections::HashMap<(u32, u32), u32> =
+            std::collections::HashMap::new();
         for loan in &portfolio.loans {
             let lgd = match loan.lgd {
                 Lgd::Fixed(v) => LgdKind::Fixed(v),
@@ -173,6 +201,12 @@ impl Model {
             if compensation::above_last_tier(comp, loan) {
                 above_tier += 1;
             }
+            let key = (loan.bank as u32, loan.segment as u32);
+            let next = pair_index.len() as u32;
+            let pair = *pair_index.entry(key).or_insert_with(|| {
+                pairs.push(key);
+                next
+            });
             terms.push(LoanTerms {
                 exposure: loan.exposure,
                 lgd,
@@ -180,6 +214,7 @@ impl Model {
                 cap,
                 bank: loan.bank as u32,
                 segment: loan.segment as u32,
+                pair,
             });
         }
         if above_tier > 0 {
@@ -190,6 +225,17 @@ impl Model {
 
         // Group loans whose conditional PD is the same function of the factors.
         let copula = scenario.dependence.copula;
+        if let Copula::StudentT(_) = copula
+            && let Some(loan) = portfolio.loans.iter().find(|l| l.pd < MIN_T_PD)
+        {
+            return Err(InputError::new(
+                &stress_origin,
+                format!(
+                    "loan {} has PD {:e}; with the t copula PDs must be at least {MIN_T_PD:e}",
+                    loan.id, loan.pd
+                ),
+            ));
+        }
         let mut keyed: BTreeMap<GroupKey, Vec<u32>> = BTreeMap::new();
         for (i, loan) in portfolio.loans.iter().enumerate() {
             let factor = loan.sector.and_then(|s| factor_of_sector[s]);
@@ -225,9 +271,29 @@ impl Model {
                 Copula::Gaussian => norm_inv(pd),
                 Copula::StudentT(nu) => student_t_inv(pd, nu),
             };
-            let uniform = loans
+            let first_terms = terms[loans[0] as usize];
+            let kind = if loans.iter().all(|&i| terms[i as usize] == first_terms) {
+                GroupKind::Uniform
+            } else if loans.iter().all(|&i| {
+                let t = &terms[i as usize];
+                t.bank == first_terms.bank
+                    && t.segment == first_terms.segment
+                    && matches!(t.lgd, LgdKind::Fixed(_))
+            }) {
+                GroupKind::Simple {
+                    pair: first_terms.pair,
+                    bank: first_terms.bank,
+                }
+            } else {
+                GroupKind::General
+            };
+            // Loans with a Beta LGD get placeholder figures; their draws
+            // are made when they default.
+            let figures = loans
                 .iter()
-                .all(|&i| terms[i as usize] == terms[loans[0] as usize]);
+                .map(|&i| terms[i as usize].figures(comp.basis))
+                .collect();
+            let sampler = renew.then(|| BinomialTable::new(loans.len() as u32));
             groups.push(Group {
                 pd,
                 threshold,
@@ -238,7 +304,9 @@ impl Model {
                 loans,
                 renew,
                 term: if renew { u32::MAX } else { term },
-                uniform,
+                kind,
+                figures,
+                sampler,
             });
         }
 
@@ -264,6 +332,30 @@ impl Model {
             bank_volume[t.bank as usize] += t.exposure;
         }
         let volume = portfolio.volume();
+        if volume > MAX_VOLUME {
+            return Err(InputError::new(
+                &scenario.origin,
+                format!(
+                    "the plan's volume is {volume:e}, more than the {MAX_VOLUME:e} riskpool handles"
+                ),
+            ));
+        }
+        // The largest figure a path can reach: all money, all claims, grown
+        // by interest over the ledger.
+        let growth =
+            (1.0 + scenario.pool.interest_rate.max(0.0)).powi(scenario.ledger_years() as i32);
+        let largest = (scenario.pool_resources() + volume * scenario.horizon_years as f64) * growth;
+        if largest.is_nan() || largest > MAX_FIGURE {
+            return Err(InputError::new(
+                &scenario.origin,
+                format!(
+                    "with interest_rate {} over {} ledger years the pool's balance could reach {largest:e}, more than the {MAX_FIGURE:e} riskpool keeps exact; lower the rate or the horizon",
+                    scenario.pool.interest_rate,
+                    scenario.ledger_years()
+                ),
+            )
+            .with_key("pool.interest_rate"));
+        }
         Ok(Model {
             scenario: scenario.clone(),
             portfolio,
@@ -274,6 +366,7 @@ impl Model {
             horizon,
             ledger_years: scenario.ledger_years() as usize,
             bank_volume,
+            pairs,
             volume,
             warnings,
         })

@@ -170,13 +170,14 @@ pub fn apportion(n: usize, weights: &[f64]) -> Vec<usize> {
             .total_cmp(&(raw[a] - raw[a].floor()))
             .then(a.cmp(&b))
     });
-    for &i in order.iter().cycle().take(weights.len() * 2) {
-        if left == 0 {
+    for &i in order.iter().cycle() {
+        if left == 0 || weights.is_empty() {
             break;
         }
         counts[i] += 1;
         left -= 1;
     }
+    debug_assert!(weights.is_empty() || counts.iter().sum::<usize>() == n);
     counts
 }
 
@@ -190,6 +191,8 @@ mod tests {
         assert_eq!(apportion(3, &[1.0 / 3.0; 3]), vec![1, 1, 1]);
         assert_eq!(apportion(7, &[0.5, 0.25, 0.25]).iter().sum::<usize>(), 7);
         assert_eq!(apportion(1, &[0.3, 0.7]), vec![0, 1]);
+        // Weights that do not add up to 1 (or underflow) still give n.
+        assert_eq!(apportion(100, &[0.0, 0.0]).iter().sum::<usize>(), 100);
     }
 
     #[test]

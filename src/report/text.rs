@@ -325,36 +325,49 @@ pub fn check(model: &Model) -> String {
         "\nSegments{:>22}{:>16}{:>8}{:>8}{:>8}  banks",
         "loans", "volume (M)", "PD", "LGD", "corr"
     );
-    let mut seg_volume = vec![0.0; model.portfolio.segments.len()];
-    let mut seg_loans = vec![0u64; model.portfolio.segments.len()];
+    // One pass over the loans: count, volume, exposure-weighted PD, LGD
+    // and correlation, and the banks of each segment.
+    let segments = model.portfolio.segments.len();
+    let mut agg = vec![[0.0f64; 5]; segments];
+    let mut seg_banks: Vec<Vec<usize>> = vec![Vec::new(); segments];
     for l in &model.portfolio.loans {
-        seg_volume[l.segment] += l.exposure;
-        seg_loans[l.segment] += 1;
+        let a = &mut agg[l.segment];
+        a[0] += 1.0;
+        a[1] += l.exposure;
+        a[2] += l.exposure * l.pd;
+        a[3] += l.exposure * l.lgd.mean();
+        a[4] += l.exposure * l.correlation;
+        if !seg_banks[l.segment].contains(&l.bank) {
+            seg_banks[l.segment].push(l.bank);
+        }
     }
-    for (i, name) in model.portfolio.segments.iter().enumerate() {
-        let first = model.portfolio.loans.iter().find(|l| l.segment == i);
-        let (pd, lgd, corr) =
-            first.map_or((0.0, 0.0, 0.0), |l| (l.pd, l.lgd.mean(), l.correlation));
-        let mut banks: Vec<&str> = model
-            .portfolio
-            .loans
+    const SHOWN: usize = 30;
+    for (i, name) in model.portfolio.segments.iter().enumerate().take(SHOWN) {
+        let a = agg[i];
+        let w = a[1].max(f64::MIN_POSITIVE);
+        let mut banks: Vec<&str> = seg_banks[i]
             .iter()
-            .filter(|l| l.segment == i)
-            .map(|l| model.portfolio.banks[l.bank].as_str())
+            .map(|&b| model.portfolio.banks[b].as_str())
             .collect();
         banks.sort_unstable();
-        banks.dedup();
         let _ = writeln!(
             out,
             "  {name:<26}{:>7}{:>16}{:>8}{:>8}{:>8}  {}",
-            count(seg_loans[i]),
-            millions(seg_volume[i]),
-            percent(pd),
-            percent(lgd),
-            format!("{corr}"),
+            count(a[0] as u64),
+            millions(a[1]),
+            percent(a[2] / w),
+            percent(a[3] / w),
+            format!("{:.3}", a[4] / w),
             banks.join(", ")
         );
     }
+    if segments > SHOWN {
+        let _ = writeln!(out, "  ... and {} more segments", segments - SHOWN);
+    }
+    let _ = writeln!(
+        out,
+        "  (PD, LGD and correlation are exposure-weighted means.)"
+    );
 
     let _ = writeln!(
         out,

@@ -25,6 +25,13 @@ pub const MAX_HORIZON: u32 = 100;
 pub const MAX_PATHS: u64 = 1_000_000_000_000;
 /// Largest number of loans in a portfolio.
 pub const MAX_LOANS: u64 = 50_000_000;
+/// Largest plan volume (total exposure).
+pub const MAX_VOLUME: f64 = 1e17;
+/// Largest amount any figure of a path may reach (a balance grown by
+/// interest, claims over the horizon): keeps every sum exact.
+pub const MAX_FIGURE: f64 = 1e20;
+/// Smallest PD the Student-t copula's quantile is computed for.
+pub const MIN_T_PD: f64 = 1e-15;
 
 /// How paths are sampled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -611,6 +611,15 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
                     format!("a Beta LGD with mean {mean} needs sd below sqrt(mean x (1 - mean)) = {limit:.4}, got {sd}"),
                 ));
             }
+            let (alpha, beta) = Lgd::beta_shape(mean, sd);
+            if !(alpha.is_finite() && beta.is_finite()) || alpha.max(beta) > 1e6 {
+                return Err(ctx.err(
+                    &b.sd,
+                    format!(
+                        "an sd of {sd} makes this Beta LGD practically fixed: write lgd = {mean}"
+                    ),
+                ));
+            }
             Lgd::Beta { mean, sd }
         }
     };
@@ -679,9 +688,12 @@ fn segment(ctx: &Ctx<'_>, s: &raw::RawSegment, dep: &Dependence) -> Result<Segme
                 let bank_name = ctx.name(&Spanned::new(w.span(), bank.clone()), "a bank name")?;
                 out.push((bank_name, w_val));
             }
-            let total: f64 = out.iter().map(|b| b.1).sum();
+            // Scale by the largest weight first, so that the sum cannot
+            // overflow whatever the weights.
+            let largest = out.iter().map(|b| b.1).fold(0.0, f64::max);
+            let total: f64 = out.iter().map(|b| b.1 / largest).sum();
             for b in &mut out {
-                b.1 /= total;
+                b.1 = b.1 / largest / total;
             }
             out
         }

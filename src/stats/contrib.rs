@@ -8,14 +8,39 @@
 //! uses the very same weights, so the contributions add up to the expected
 //! shortfall of the total, also when many paths tie at the boundary (they
 //! then share one bin and count fractionally together, as Acerbi and Tasche
-//! define it). Memory grows with the bins touched, never with paths.
+//! define it). Bins are kept in a hash map, so memory follows the bins
+//! touched, never the number of paths; queries sort the bins, so results do
+//! not depend on the map's order.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
 use super::sketch::{ONE, SUB_BITS, SUM_SCALE, fixed_value};
 
-const PAGE: usize = 1 << SUB_BITS;
-const EXPONENTS: usize = 2048;
+/// A fast hasher for bin keys (small integers); any hash gives the same
+/// results, since queries sort the bins.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Bins = HashMap<u32, Box<[i128]>, BuildHasherDefault<KeyHasher>>;
 
 /// Per-bin sums of the parts of a non-negative total.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -24,9 +49,9 @@ pub struct Contributions {
     parts: usize,
     /// Weight of the paths whose total is zero.
     zero: u128,
-    /// Per exponent: `PAGE` rows of `1 + parts` values: the bin's weight
-    /// (as i128) and each part's fixed-point weighted sum.
-    pages: Vec<Option<Box<[i128]>>>,
+    /// Per bin key: the bin's weight (as i128), then each part's
+    /// fixed-point weighted sum.
+    bins: Bins,
 }
 
 impl Contributions {
@@ -46,16 +71,12 @@ impl Contributions {
             self.zero += wfx;
             return;
         }
-        let bits = total.to_bits();
-        let exponent = ((bits >> 52) & 0x7ff) as usize;
-        let sub = ((bits >> (52 - SUB_BITS)) as usize) & (PAGE - 1);
-        if self.pages.is_empty() {
-            self.pages.resize_with(EXPONENTS, || None);
-        }
+        let key = (total.to_bits() >> (52 - SUB_BITS)) as u32;
         let width = 1 + self.parts;
-        let page =
-            self.pages[exponent].get_or_insert_with(|| vec![0; PAGE * width].into_boxed_slice());
-        let row = &mut page[sub * width..(sub + 1) * width];
+        let row = self
+            .bins
+            .entry(key)
+            .or_insert_with(|| vec![0; width].into_boxed_slice());
         row[0] += wfx as i128;
         for (acc, &v) in row[1..].iter_mut().zip(parts) {
             *acc += fixed_value(w * v);
@@ -65,17 +86,12 @@ impl Contributions {
     /// Adds another set of sums into this one, exactly.
     pub fn merge(&mut self, other: &Contributions) {
         self.zero += other.zero;
-        if other.pages.is_empty() {
-            return;
-        }
-        if self.pages.is_empty() {
-            self.pages.resize_with(EXPONENTS, || None);
-        }
-        for (dst, src) in self.pages.iter_mut().zip(&other.pages) {
-            let Some(src) = src else { continue };
-            match dst {
-                None => *dst = Some(src.clone()),
+        for (key, src) in &other.bins {
+            match self.bins.get_mut(key) {
                 Some(dst) => dst.iter_mut().zip(src.iter()).for_each(|(d, s)| *d += s),
+                None => {
+                    self.bins.insert(*key, src.clone());
+                }
             }
         }
     }
@@ -90,28 +106,25 @@ impl Contributions {
         let total = u128::from(paths) * ONE;
         let need = (den - num).checked_mul(total)?;
         let tail_paths = need as f64 / (den as f64 * ONE as f64);
-        let width = 1 + self.parts;
+        let mut keys: Vec<&u32> = self.bins.keys().collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
         let mut out = vec![0.0; self.parts];
         let mut taken: u128 = 0;
-        'pages: for page in self.pages.iter().rev().flatten() {
-            for row in page.chunks_exact(width).rev() {
-                if row[0] == 0 {
-                    continue;
-                }
-                let w = (row[0] as u128).checked_mul(den)?;
-                let take = w.min(need - taken);
-                let fraction = if take == w {
-                    1.0
-                } else {
-                    take as f64 / w as f64
-                };
-                for (o, &s) in out.iter_mut().zip(&row[1..]) {
-                    *o += fraction * s as f64 / SUM_SCALE;
-                }
-                taken += take;
-                if taken == need {
-                    break 'pages;
-                }
+        for key in keys {
+            let row = &self.bins[key];
+            let w = (row[0] as u128).checked_mul(den)?;
+            let take = w.min(need - taken);
+            let fraction = if take == w {
+                1.0
+            } else {
+                take as f64 / w as f64
+            };
+            for (o, &s) in out.iter_mut().zip(&row[1..]) {
+                *o += fraction * s as f64 / SUM_SCALE;
+            }
+            taken += take;
+            if taken == need {
+                break;
             }
         }
         // Paths with a zero total contribute nothing.

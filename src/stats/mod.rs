@@ -31,8 +31,6 @@ pub struct StatAcc {
     /// Values are accumulated as `v - shift`, which keeps the variance free
     /// of cancellation when the values sit far from zero (a pool balance).
     shift: f64,
-    #[serde(skip)]
-    batch: [f64; 3],
     /// Sum of `w (v - shift)`.
     s1: ExactSum,
     /// Sum of `w (v - shift)^2`.
@@ -51,30 +49,44 @@ impl StatAcc {
         }
     }
 
-    /// Adds one path's value `v` with likelihood-ratio weight `w`
-    /// (`wfx = fixed_weight(w)`).
-    #[inline]
-    pub fn add(&mut self, v: f64, w: f64, wfx: u128) {
-        let d = v - self.shift;
-        let wd = w * d;
-        self.batch[0] += wd;
-        self.batch[1] += wd * d;
-        self.batch[2] += wd * wd;
-        self.sketch.insert(v, w, wfx);
+    /// Like [`StatAcc::new`], letting up to `defer` values wait before they
+    /// go into the sketch (see [`Sketch::with_defer`]).
+    pub fn with_defer(shift: f64, defer: usize) -> Self {
+        Self {
+            shift,
+            sketch: Sketch::with_defer(defer),
+            ..Self::default()
+        }
     }
 
-    /// Moves the current batch's partial sums into the exact totals. Called
-    /// at the end of every batch, so the totals depend only on the batches.
-    pub fn flush(&mut self) {
-        self.s1.add(self.batch[0]);
-        self.s2.add(self.batch[1]);
-        self.s3.add(self.batch[2]);
-        self.batch = [0.0; 3];
+    /// Adds one batch of paths: values `values[i]` with likelihood-ratio
+    /// weights `weights[i]`. The batch's partial sums go into the exact
+    /// totals at once, so the totals depend only on the batches.
+    pub fn add_batch(&mut self, values: &[f64], weights: &[f64]) {
+        let (mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0);
+        for (&v, &w) in values.iter().zip(weights) {
+            let d = v - self.shift;
+            let wd = w * d;
+            s1 += wd;
+            s2 += wd * d;
+            s3 += wd * wd;
+        }
+        self.sketch.extend(values, weights);
+        self.s1.add(s1);
+        self.s2.add(s2);
+        self.s3.add(s3);
     }
 
     /// Adds a flushed accumulator into this one.
+    /// Puts deferred values into the sketch; needed before queries and merges.
+    pub fn settle(&mut self) {
+        self.sketch.settle();
+    }
+
+    /// Adds a settled accumulator into this one (settling this one first).
     pub fn merge(&mut self, other: &StatAcc) {
         debug_assert_eq!(self.shift.to_bits(), other.shift.to_bits());
+        self.settle();
         self.s1.merge(&other.s1);
         self.s2.merge(&other.s2);
         self.s3.merge(&other.s3);
@@ -307,12 +319,10 @@ mod tests {
             .map(|i| 1e9 + ((i * 31) % 97) as f64 * 1e5)
             .collect();
         let mut acc = StatAcc::new(1e9);
-        for (i, &v) in values.iter().enumerate() {
-            acc.add(v, 1.0, ONE);
-            if i % 100 == 99 {
-                acc.flush();
-            }
+        for chunk in values.chunks(100) {
+            acc.add_batch(chunk, &vec![1.0; chunk.len()]);
         }
+        acc.settle();
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -325,8 +335,8 @@ mod tests {
     #[test]
     fn one_path_has_no_standard_error() {
         let mut acc = StatAcc::new(0.0);
-        acc.add(5.0, 1.0, ONE);
-        acc.flush();
+        acc.add_batch(&[5.0], &[1.0]);
+        acc.settle();
         let s = acc.summary(1);
         assert_eq!(s.std_error, None);
         assert_eq!(s.mean, 5.0);

@@ -27,8 +27,11 @@ use serde::{Deserialize, Serialize};
 
 /// Mantissa bits kept in a bucket key.
 pub const SUB_BITS: u32 = 10;
-const PAGE: usize = 1 << SUB_BITS;
-const EXPONENTS: usize = 2048;
+/// Buckets per chunk: storage is allocated a chunk at a time, so memory
+/// follows the values actually seen.
+const CHUNK: usize = 64;
+/// Chunks per factor of two.
+const CHUNKS: usize = (1 << SUB_BITS) / CHUNK;
 
 /// The documented bound on the relative error of a reported quantile.
 pub const QUANTILE_RELATIVE_ERROR: f64 = 0.001;
@@ -44,7 +47,13 @@ pub const SUM_SCALE: f64 = 65_536.0;
 /// exactly in any order.
 #[inline]
 pub fn fixed_value(wv: f64) -> i128 {
-    (wv * SUM_SCALE) as i128
+    let x = wv * SUM_SCALE;
+    // Same truncation either way; the i64 conversion is a single instruction.
+    if x.abs() < 9.2e18 {
+        x as i64 as i128
+    } else {
+        x as i128
+    }
 }
 
 /// Converts a (likelihood-ratio) weight to the fixed-point form used in sketches.
@@ -72,14 +81,50 @@ const EMPTY: Bucket = Bucket {
     max: f64::NEG_INFINITY,
 };
 
-type Page = Box<[Bucket]>;
+/// The buckets of one sign and exponent (one factor of two), in chunks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Page {
+    /// Sign and exponent bits: the top 12 bits of the values' encoding.
+    top: u16,
+    chunks: Vec<Option<Box<[Bucket]>>>,
+}
+
+impl Page {
+    fn new(top: u16) -> Self {
+        Self {
+            top,
+            chunks: vec![None; CHUNKS],
+        }
+    }
+
+    /// Buckets in increasing order of their encoding.
+    fn buckets(&self) -> impl DoubleEndedIterator<Item = &Bucket> {
+        self.chunks.iter().flatten().flat_map(|c| c.iter())
+    }
+}
+
+/// Values waiting to go into the buckets, by default. Inserting a value
+/// touches one bucket out of thousands; doing it for one figure many values
+/// at a time keeps that figure's buckets in cache, where inserting path by
+/// path across dozens of figures would miss it every time. Buckets do not
+/// depend on insertion order, so deferring changes nothing in the result.
+pub const DEFER: usize = 16_384;
 
 /// A mergeable weighted quantile sketch (see the module documentation).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
     zero: u128,
-    pos: Vec<Option<Page>>,
-    neg: Vec<Option<Page>>,
+    /// Pages sorted by `top`.
+    pages: Vec<Page>,
+    /// Values not yet in the buckets (see [`Sketch::settle`]).
+    #[serde(skip)]
+    pending: Vec<f64>,
+    /// Their weights, when any differs from 1 (else empty).
+    #[serde(skip)]
+    pending_weights: Vec<f64>,
+    /// How many values may wait before they are settled.
+    #[serde(skip)]
+    defer: usize,
 }
 
 /// One non-empty bucket, as seen by queries.
@@ -108,8 +153,17 @@ impl Sketch {
         Self::default()
     }
 
-    /// Adds value `v` with weight `w` (`wfx = fixed_weight(w)`). `v` must be
-    /// finite.
+    /// An empty sketch that lets up to `defer` values wait (memory per
+    /// figure; a run with many figures uses less).
+    pub fn with_defer(defer: usize) -> Self {
+        Self {
+            defer,
+            ..Self::default()
+        }
+    }
+
+    /// Adds value `v` with weight `w` (`wfx = fixed_weight(w)`) at once.
+    /// `v` must be finite.
     #[inline]
     pub fn insert(&mut self, v: f64, w: f64, wfx: u128) {
         if v == 0.0 {
@@ -118,18 +172,19 @@ impl Sketch {
         }
         debug_assert!(v.is_finite());
         let bits = v.to_bits();
-        let exponent = ((bits >> 52) & 0x7ff) as usize;
-        let sub = ((bits >> (52 - SUB_BITS)) as usize) & (PAGE - 1);
-        let pages = if bits >> 63 == 1 {
-            &mut self.neg
-        } else {
-            &mut self.pos
+        let top = (bits >> 52) as u16;
+        let sub = ((bits >> (52 - SUB_BITS)) as usize) & ((1 << SUB_BITS) - 1);
+        let page = match self.pages.iter().position(|p| p.top == top) {
+            Some(i) => &mut self.pages[i],
+            None => {
+                let at = self.pages.partition_point(|p| p.top < top);
+                self.pages.insert(at, Page::new(top));
+                &mut self.pages[at]
+            }
         };
-        if pages.is_empty() {
-            pages.resize_with(EXPONENTS, || None);
-        }
-        let page = pages[exponent].get_or_insert_with(|| vec![EMPTY; PAGE].into_boxed_slice());
-        let b = &mut page[sub];
+        let chunk =
+            page.chunks[sub / CHUNK].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
+        let b = &mut chunk[sub % CHUNK];
         b.weight += wfx;
         b.sum += fixed_value(w * v);
         if v < b.min {
@@ -140,11 +195,73 @@ impl Sketch {
         }
     }
 
-    /// Adds another sketch into this one, exactly.
+    /// Adds values with weights (`weights[i]` goes with `values[i]`),
+    /// deferring the bucket updates (see [`Sketch::settle`]).
+    pub fn extend(&mut self, values: &[f64], weights: &[f64]) {
+        let unit = weights.iter().all(|&w| w == 1.0);
+        if !unit && self.pending_weights.len() < self.pending.len() {
+            self.pending_weights.resize(self.pending.len(), 1.0);
+        }
+        self.pending.extend_from_slice(values);
+        if !unit || !self.pending_weights.is_empty() {
+            self.pending_weights.extend_from_slice(weights);
+        }
+        if self.pending.len() >= if self.defer == 0 { DEFER } else { self.defer } {
+            self.settle();
+        }
+    }
+
+    /// Puts every deferred value into its bucket. Queries and merges need a
+    /// settled sketch.
+    pub fn settle(&mut self) {
+        let values = std::mem::take(&mut self.pending);
+        let weights = std::mem::take(&mut self.pending_weights);
+        if weights.is_empty() {
+            for &v in &values {
+                self.insert(v, 1.0, ONE);
+            }
+        } else {
+            for (&v, &w) in values.iter().zip(&weights) {
+                self.insert(v, w, fixed_weight(w));
+            }
+        }
+        // Keep the allocations for the next values.
+        self.pending = values;
+        self.pending.clear();
+        self.pending_weights = weights;
+        self.pending_weights.clear();
+    }
+
+    /// Adds another sketch into this one, exactly (settling this one; the
+    /// other must be settled).
     pub fn merge(&mut self, other: &Sketch) {
+        self.settle();
+        assert!(
+            other.pending.is_empty(),
+            "merging an unsettled sketch would drop values"
+        );
         self.zero += other.zero;
-        merge_pages(&mut self.pos, &other.pos);
-        merge_pages(&mut self.neg, &other.neg);
+        for src in &other.pages {
+            let at = self.pages.partition_point(|p| p.top < src.top);
+            if self.pages.get(at).is_none_or(|p| p.top != src.top) {
+                self.pages.insert(at, Page::new(src.top));
+            }
+            let dst = &mut self.pages[at];
+            for (d, s) in dst.chunks.iter_mut().zip(&src.chunks) {
+                let Some(s) = s else { continue };
+                match d {
+                    None => *d = Some(s.clone()),
+                    Some(d) => {
+                        for (d, s) in d.iter_mut().zip(s.iter()) {
+                            d.weight += s.weight;
+                            d.sum += s.sum;
+                            d.min = d.min.min(s.min);
+                            d.max = d.max.max(s.max);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Total fixed-point weight in the sketch.
@@ -152,8 +269,10 @@ impl Sketch {
         self.bins().iter().map(|b| b.weight).sum()
     }
 
-    /// The non-empty buckets in increasing order of value.
+    /// The non-empty buckets in increasing order of value (the sketch must
+    /// be settled).
     pub fn bins(&self) -> Vec<Bin> {
+        debug_assert!(self.pending.is_empty(), "query of an unsettled sketch");
         let bin = |b: &Bucket| Bin {
             weight: b.weight,
             sum: b.sum,
@@ -161,9 +280,10 @@ impl Sketch {
             max: b.max,
         };
         let mut out = Vec::new();
-        // Negative values: the largest magnitudes are the smallest values.
-        for page in self.neg.iter().rev().flatten() {
-            out.extend(page.iter().rev().filter(|b| b.weight > 0).map(bin));
+        // Negative values (sign bit set, `top` >= 2048): the largest
+        // magnitudes are the smallest values.
+        for page in self.pages.iter().rev().filter(|p| p.top >= 1 << 11) {
+            out.extend(page.buckets().rev().filter(|b| b.weight > 0).map(bin));
         }
         if self.zero > 0 {
             out.push(Bin {
@@ -173,8 +293,8 @@ impl Sketch {
                 max: 0.0,
             });
         }
-        for page in self.pos.iter().flatten() {
-            out.extend(page.iter().filter(|b| b.weight > 0).map(bin));
+        for page in self.pages.iter().filter(|p| p.top < 1 << 11) {
+            out.extend(page.buckets().filter(|b| b.weight > 0).map(bin));
         }
         out
     }
@@ -232,29 +352,6 @@ impl Sketch {
             sum += (need - taken) as f64 / (den as f64 * ONE as f64) * first.min;
         }
         Some(sum / tail_paths)
-    }
-}
-
-fn merge_pages(into: &mut Vec<Option<Page>>, from: &[Option<Page>]) {
-    if from.is_empty() {
-        return;
-    }
-    if into.is_empty() {
-        into.resize_with(EXPONENTS, || None);
-    }
-    for (dst, src) in into.iter_mut().zip(from) {
-        let Some(src) = src else { continue };
-        match dst {
-            None => *dst = Some(src.clone()),
-            Some(dst) => {
-                for (d, s) in dst.iter_mut().zip(src.iter()) {
-                    d.weight += s.weight;
-                    d.sum += s.sum;
-                    d.min = d.min.min(s.min);
-                    d.max = d.max.max(s.max);
-                }
-            }
-        }
     }
 }
 

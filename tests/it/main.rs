@@ -8,6 +8,7 @@ mod cli;
 mod determinism;
 mod errors;
 mod exact;
+mod regressions;
 mod rules;
 mod statistics;
 mod tape;

@@ -1,0 +1,105 @@
+//! Criterion benchmarks: the plan-2017 workload end to end (paths per
+//! second) and the kernels of the hot loop. `cargo bench --bench engine`;
+//! BENCHMARKS.md records the figures. `cargo test --benches` runs each once
+//! as a smoke test.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+use riskpool::engine::outcome::{Accumulator, BatchBuffer};
+use riskpool::engine::path::Workspace;
+use riskpool::engine::sampler::BinomialTable;
+use riskpool::engine::{self, NoProgress, RunOptions};
+use riskpool::model::Model;
+use riskpool::stats::StatAcc;
+
+fn model(file: &str) -> Model {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    let sc = riskpool::scenario::load(&path, &[]).expect("shipped scenario");
+    Model::build(&sc).expect("shipped scenario")
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let m = model("bench-plan-2017.toml");
+    let mut g = c.benchmark_group("plan-2017");
+    g.sample_size(10);
+    for threads in [1usize, 2] {
+        let paths = 32_768u64;
+        g.throughput(Throughput::Elements(paths));
+        g.bench_function(format!("paths/{threads}-thread"), |b| {
+            let opts = RunOptions {
+                paths,
+                seed: 1,
+                threads: Some(threads),
+                batches: None,
+            };
+            b.iter(|| engine::simulate(&m, &opts, &NoProgress).expect("simulation"));
+        });
+    }
+    g.finish();
+}
+
+fn kernels(c: &mut Criterion) {
+    let m = model("bench-plan-2017.toml");
+    let mut g = c.benchmark_group("kernels");
+    g.throughput(Throughput::Elements(1));
+
+    // One path of plan-2017: factors, defaults, ledger, figures.
+    let mut ws = Workspace::new(&m);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut i = 0u64;
+    g.bench_function("path", |b| {
+        b.iter(|| {
+            ws.simulate(&m, &mut rng, i % 1024);
+            i += 1;
+        })
+    });
+
+    // Folding one path's figures into the accumulators.
+    let mut acc = Accumulator::new(&m);
+    let mut buffer = BatchBuffer::new(acc.layout);
+    let mut n = 0;
+    g.bench_function("accumulate", |b| {
+        b.iter(|| {
+            acc.add(&ws.out, 1.0, &mut buffer);
+            n += 1;
+            if n % 1024 == 0 {
+                acc.flush(&mut buffer);
+            }
+        })
+    });
+
+    // The exact number of defaults of 500 loans at a typical factor.
+    let table = BinomialTable::new(500);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    g.bench_function("binomial-table-500", |b| {
+        b.iter(|| table.sample(black_box(-1.9), &mut rng))
+    });
+
+    // Inserting 16,384 claims-like values into a sketch.
+    let values: Vec<f64> = (0..16_384)
+        .map(|i| 3e8 + ((i * 7919) % 16_384) as f64 * 2.5e4)
+        .collect();
+    let weights = vec![1.0; values.len()];
+    g.throughput(Throughput::Elements(values.len() as u64));
+    g.bench_function("sketch-16k", |b| {
+        b.iter_batched(
+            || StatAcc::new(0.0),
+            |mut s| {
+                s.add_batch(&values, &weights);
+                s.settle();
+                s
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, end_to_end, kernels);
+criterion_main!(benches);

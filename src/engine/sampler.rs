@@ -1,0 +1,498 @@
+//! Exact, fast random draws for the hot loop.
+//!
+//! * [`uniform_below`] and [`Lanes16::below`]: a uniform integer below `n`,
+//!   by Lemire's unbiased multiply-and-reject method (rand's default range
+//!   sampler trades a tiny bias for speed; these have none). `Lanes16` cuts
+//!   each 32-bit draw into two 16-bit lanes for ranges up to 65,536.
+//! * [`BinomialTable`]: the number of defaults of a group of `n` like loans
+//!   whose default probability, given the factors, is `Phi(x)`.
+//!
+//! The table method: the line of `x` is cut into slices of width `1/32`.
+//! For the slice holding `x`, `p_max = Phi(top of slice)` bounds `Phi(x)`,
+//! and `K' ~ Binomial(n, p_max)` is drawn by inversion from a table of its
+//! CDF. Each of the `K'` candidates is then kept with probability
+//! `r = Phi(x) / p_max`: thinning a Binomial this way gives exactly
+//! `Binomial(n, Phi(x))`. Each slice also carries a Chebyshev polynomial for
+//! `r` with a bound on its error, checked against `Phi` when the slice is
+//! built; a candidate's keep test reads 8 random bits and compares them with
+//! the polynomial's bounds, and only when those 8 bits cannot decide (about
+//! one candidate in 256) does it compute `Phi(x)` and read more bits.
+//! Tables are built on first use and shared by all threads. Outside the
+//! tabled range, for small groups, or when a slice's table would be long,
+//! the draw falls back to rand_distr's exact Binomial with `p = Phi(x)`.
+//! All arithmetic is to double precision: the distribution is the one
+//! drawing every loan would give.
+
+use std::sync::OnceLock;
+
+use rand::Rng;
+use rand::rngs::ChaCha8Rng;
+use rand_distr::{Binomial, Distribution};
+
+use crate::math::norm_cdf;
+
+/// A uniform integer in `0..n` (`n > 0`), without bias.
+#[inline]
+pub fn uniform_below(rng: &mut ChaCha8Rng, n: u32) -> u32 {
+    let mut m = u64::from(rng.next_u32()) * u64::from(n);
+    let mut low = m as u32;
+    if low < n {
+        let threshold = n.wrapping_neg() % n;
+        while low < threshold {
+            m = u64::from(rng.next_u32()) * u64::from(n);
+            low = m as u32;
+        }
+    }
+    (m >> 32) as u32
+}
+
+/// A uniform double in `[0, 1)` with 53 random bits.
+#[inline]
+pub fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Hands out 16-bit random lanes, two per 32-bit draw.
+#[derive(Debug, Default)]
+pub struct Lanes16 {
+    word: u32,
+    full: bool,
+}
+
+impl Lanes16 {
+    /// Fresh lanes (the next draw reads a new word).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> u32 {
+        if self.full {
+            self.full = false;
+            self.word >> 16
+        } else {
+            self.word = rng.next_u32();
+            self.full = true;
+            self.word & 0xffff
+        }
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`), without bias: 16-bit Lemire
+    /// for `n <= 65,536`, else 32-bit.
+    #[inline]
+    pub fn below(&mut self, rng: &mut ChaCha8Rng, n: u32) -> u32 {
+        if n > 1 << 16 {
+            return uniform_below(rng, n);
+        }
+        let mut m = self.next(rng) * n;
+        let mut low = m & 0xffff;
+        if low < n {
+            let threshold = ((1u32 << 16) - n) % n;
+            while low < threshold {
+                m = self.next(rng) * n;
+                low = m & 0xffff;
+            }
+        }
+        m >> 16
+    }
+}
+
+/// Slices per unit of `x`.
+const SLICES_PER_UNIT: f64 = 32.0;
+/// Lowest and highest `x` with tables; beyond, the exact fallback.
+const X_MIN: f64 = -9.0;
+const X_MAX: f64 = 9.0;
+/// Longest table a slice may have before it uses the fallback.
+const MAX_TABLE: usize = 640;
+/// Smallest group that gets tables (smaller ones draw exactly each time).
+const MIN_TABLED: u32 = 32;
+/// Highest degree tried for a slice's polynomial.
+const MAX_DEGREE: usize = 12;
+/// Largest certified error accepted for a slice's polynomial.
+const MAX_ERROR: f64 = 1e-12;
+
+/// The CDF table of `Binomial(n, p_max)` for one slice, and the polynomial
+/// for the thinning ratio.
+#[derive(Debug)]
+struct Slice {
+    /// Upper bound of `Phi(x)` on the slice.
+    p_max: f64,
+    /// Smallest `k` in the table (the mass below it is under 1e-16).
+    k_min: u32,
+    /// `cdf[i] = P(K' <= k_min + i)`; the last entry is 1.
+    cdf: Box<[f64]>,
+    /// `guide[g]` = first index `i` with `cdf[i] > g / guide.len()`.
+    guide: Box<[u32]>,
+    /// Middle and inverse half-width of the slice, for the polynomial.
+    center: f64,
+    inv_half: f64,
+    /// Chebyshev coefficients of `r(x) = Phi(x) / p_max` on the slice.
+    coef: Box<[f64]>,
+    /// Bound on the polynomial's error.
+    error: f64,
+}
+
+/// Draws the number of defaults of a group of `n` loans (see the module
+/// documentation). Build once per group; share between threads.
+#[derive(Debug)]
+pub struct BinomialTable {
+    n: u32,
+    slices: Box<[OnceLock<Option<Slice>>]>,
+}
+
+impl BinomialTable {
+    /// A sampler for groups of `n` loans.
+    pub fn new(n: u32) -> Self {
+        let count = if n >= MIN_TABLED {
+            ((X_MAX - X_MIN) * SLICES_PER_UNIT) as usize
+        } else {
+            0
+        };
+        Self {
+            n,
+            slices: (0..count).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Number of trials.
+    pub fn trials(&self) -> u32 {
+        self.n
+    }
+
+    /// Draws `K ~ Binomial(n, Phi(x))` exactly.
+    #[inline]
+    pub fn sample(&self, x: f64, rng: &mut ChaCha8Rng) -> u32 {
+        let pos = (x - X_MIN) * SLICES_PER_UNIT;
+        if pos >= 0.0 && pos < self.slices.len() as f64 {
+            let i = pos as usize;
+            if let Some(s) = self.slices[i].get_or_init(|| Slice::build(self.n, i)) {
+                let candidates = s.draw(unit(rng));
+                return if candidates == 0 {
+                    0
+                } else {
+                    s.thin(candidates, x, rng)
+                };
+            }
+        }
+        exact_binomial(self.n, norm_cdf(x), rng)
+    }
+}
+
+/// An exact Binomial draw by rand_distr (BINV or BTPE).
+pub fn exact_binomial(n: u32, p: f64, rng: &mut ChaCha8Rng) -> u32 {
+    match Binomial::new(u64::from(n), p.clamp(0.0, 1.0)) {
+        Ok(b) => b.sample(rng) as u32,
+        Err(_) => 0,
+    }
+}
+
+/// Chebyshev coefficients of degree `degree` for `f` on `[-1, 1]`.
+fn chebyshev(f: impl Fn(f64) -> f64, degree: usize) -> Vec<f64> {
+    let n = degree + 1;
+    let values: Vec<f64> = (0..n)
+        .map(|k| f((std::f64::consts::PI * (k as f64 + 0.5) / n as f64).cos()))
+        .collect();
+    let mut coef: Vec<f64> = (0..n)
+        .map(|j| {
+            let s: f64 = values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| {
+                    v * (std::f64::consts::PI * j as f64 * (k as f64 + 0.5) / n as f64).cos()
+                })
+                .sum();
+            2.0 * s / n as f64
+        })
+        .collect();
+    coef[0] *= 0.5;
+    coef
+}
+
+/// Evaluates a Chebyshev series at `t` in `[-1, 1]` (Clenshaw).
+#[inline]
+fn clenshaw(coef: &[f64], t: f64) -> f64 {
+    let (mut b1, mut b2) = (0.0, 0.0);
+    for &c in coef[1..].iter().rev() {
+        let b0 = c + 2.0 * t * b1 - b2;
+        b2 = b1;
+        b1 = b0;
+    }
+    coef[0] + t * b1 - b2
+}
+
+impl Slice {
+    /// The table of slice `i`, or `None` when it would be too long or its
+    /// polynomial cannot be certified.
+    ///
+    /// Probabilities are built relative to the mode by the ratio recursion
+    /// and normalised by their sum; terms below 1e-18 of the mode's are left
+    /// out on both sides (their total is below double precision).
+    fn build(n: u32, i: usize) -> Option<Slice> {
+        let bottom = X_MIN + i as f64 / SLICES_PER_UNIT;
+        let top = X_MIN + (i + 1) as f64 / SLICES_PER_UNIT;
+        let p = norm_cdf(top);
+        if !(p > 0.0 && p < 1.0) {
+            return None;
+        }
+        let nf = f64::from(n);
+        let odds = p / (1.0 - p);
+        let mode = ((nf + 1.0) * p).floor().min(nf);
+        let mut below = Vec::new();
+        let (mut k, mut v) = (mode, 1.0f64);
+        while k > 0.0 {
+            let next = v * k / (nf - k + 1.0) / odds;
+            if next < 1e-18 {
+                break;
+            }
+            below.push(next);
+            v = next;
+            k -= 1.0;
+            if below.len() > MAX_TABLE {
+                return None;
+            }
+        }
+        let k_min = k as u32;
+        let mut rel: Vec<f64> = below.into_iter().rev().collect();
+        rel.push(1.0);
+        let (mut k, mut v) = (mode, 1.0f64);
+        while k < nf {
+            let next = v * (nf - k) / (k + 1.0) * odds;
+            if next < 1e-18 {
+                break;
+            }
+            rel.push(next);
+            v = next;
+            k += 1.0;
+            if rel.len() > MAX_TABLE {
+                return None;
+            }
+        }
+        let total: f64 = rel.iter().sum();
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = rel
+            .iter()
+            .map(|v| {
+                acc += v / total;
+                acc
+            })
+            .collect();
+        let len = cdf.len();
+        cdf[len - 1] = 1.0;
+        let guide = (0..len)
+            .map(|g| {
+                let level = g as f64 / len as f64;
+                cdf.iter().position(|&c| c > level).unwrap_or(len - 1) as u32
+            })
+            .collect();
+
+        // The thinning ratio as a certified polynomial.
+        let center = 0.5 * (bottom + top);
+        let half = 0.5 * (top - bottom);
+        let ratio = |t: f64| (norm_cdf(center + half * t) / p).min(1.0);
+        let mut fit = None;
+        for degree in (4..=MAX_DEGREE).step_by(2) {
+            let coef = chebyshev(ratio, degree);
+            let worst = (0..=256)
+                .map(|k| {
+                    let t = -1.0 + 2.0 * k as f64 / 256.0;
+                    (clenshaw(&coef, t) - ratio(t)).abs()
+                })
+                .fold(0.0, f64::max);
+            // A margin over the worst error seen on a dense grid.
+            let error = 4.0 * worst + 1e-15;
+            if error <= MAX_ERROR {
+                fit = Some((coef, error));
+                break;
+            }
+        }
+        let (coef, error) = fit?;
+        Some(Slice {
+            p_max: p,
+            k_min,
+            cdf: cdf.into_boxed_slice(),
+            guide,
+            center,
+            inv_half: 1.0 / half,
+            coef: coef.into_boxed_slice(),
+            error,
+        })
+    }
+
+    /// `K'` for a uniform `u` in `[0, 1)`, by inversion with the guide table.
+    #[inline]
+    fn draw(&self, u: f64) -> u32 {
+        let len = self.cdf.len();
+        let mut i = self.guide[((u * len as f64) as usize).min(len - 1)] as usize;
+        while i + 1 < len && u >= self.cdf[i] {
+            i += 1;
+        }
+        self.k_min + i as u32
+    }
+
+    /// Keeps each of `count` candidates with probability `Phi(x) / p_max`.
+    ///
+    /// A candidate's uniform is `U = (b + V) / 256` with `b` 8 random bits
+    /// and `V` uniform; it is kept when `U < r`. Below the lower bound of
+    /// `256 r` the byte alone keeps it, above the upper bound it alone
+    /// rejects it; otherwise `r` is computed exactly and `V` drawn.
+    #[inline]
+    fn thin(&self, count: u32, x: f64, rng: &mut ChaCha8Rng) -> u32 {
+        let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
+        // Non-negative, so truncation is the floor (and needs no libm call).
+        let low = ((r - self.error) * 256.0).max(0.0) as u32;
+        let span = ((r + self.error) * 256.0).max(0.0) as u32 - low;
+        let mut exact: Option<f64> = None;
+        let mut kept = 0;
+        let mut left = count;
+        while left > 0 {
+            let word = rng.next_u32();
+            for lane in 0..left.min(4) {
+                let b = (word >> (8 * lane)) & 0xff;
+                kept += u32::from(b < low);
+                if b.wrapping_sub(low) <= span {
+                    let r = *exact.get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0));
+                    let y = r * 256.0 - f64::from(b);
+                    if y >= 1.0 || (y > 0.0 && unit(rng) < y) {
+                        kept += 1;
+                    }
+                }
+            }
+            left -= left.min(4);
+        }
+        kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use statrs::function::gamma::ln_gamma;
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(99)
+    }
+
+    fn binomial_pmf(n: u32, p: f64) -> Vec<f64> {
+        let nf = f64::from(n);
+        (0..=n)
+            .map(|k| {
+                let k = f64::from(k);
+                (ln_gamma(nf + 1.0) - ln_gamma(k + 1.0) - ln_gamma(nf - k + 1.0)
+                    + k * p.ln()
+                    + (nf - k) * (-p).ln_1p())
+                .exp()
+            })
+            .collect()
+    }
+
+    /// Chi-square statistic of `draws` samples against `pmf`, pooling cells
+    /// with fewer than 20 expected.
+    fn chi_square(counts: &[u64], pmf: &[f64], draws: u64) -> (f64, usize) {
+        let (mut stat, mut cells) = (0.0, 0);
+        let (mut obs, mut exp) = (0.0, 0.0);
+        for (k, p) in pmf.iter().enumerate() {
+            obs += counts.get(k).copied().unwrap_or(0) as f64;
+            exp += p * draws as f64;
+            if exp >= 20.0 {
+                stat += (obs - exp).powi(2) / exp;
+                cells += 1;
+                obs = 0.0;
+                exp = 0.0;
+            }
+        }
+        if exp > 0.0 {
+            stat += (obs - exp).powi(2) / exp.max(1e-9);
+            cells += 1;
+        }
+        (stat, cells)
+    }
+
+    #[test]
+    fn uniform_draws_are_uniform() {
+        let mut r = rng();
+        let mut counts = [0u64; 7];
+        let mut lanes = Lanes16::new();
+        for _ in 0..70_000 {
+            counts[uniform_below(&mut r, 7) as usize] += 1;
+        }
+        let (stat, _) = chi_square(&counts, &[1.0 / 7.0; 7], 70_000);
+        assert!(stat < 25.0, "chi-square {stat}");
+        let mut counts = vec![0u64; 600];
+        for _ in 0..600_000 {
+            counts[lanes.below(&mut r, 600) as usize] += 1;
+        }
+        let (stat, cells) = chi_square(&counts, &[1.0 / 600.0; 600], 600_000);
+        assert!(
+            stat < cells as f64 + 8.0 * (2.0 * cells as f64).sqrt(),
+            "lanes chi-square {stat}"
+        );
+        assert_eq!(lanes.below(&mut r, 1), 0);
+        assert!(lanes.below(&mut r, 1 << 20) < 1 << 20);
+    }
+
+    #[test]
+    fn table_draws_follow_the_binomial() {
+        // Several x across and outside the tabled range, including the
+        // fallback, with group sizes that give short and long tables.
+        for &(n, x) in &[
+            (500u32, -2.05),
+            (500, -1.3),
+            (40, -3.7),
+            (2000, -0.4),
+            (500, -9.5),
+            (100_000, -2.0),
+            (3, 0.5),
+            (64, 1.9),
+        ] {
+            let table = BinomialTable::new(n);
+            let mut r = rng();
+            let draws = 200_000u64;
+            let mut counts = vec![0u64; n as usize + 1];
+            for _ in 0..draws {
+                counts[table.sample(x, &mut r) as usize] += 1;
+            }
+            let pmf = binomial_pmf(n, norm_cdf(x));
+            let (stat, cells) = chi_square(&counts, &pmf, draws);
+            // About the 99.99% point of chi-square with `cells` degrees of freedom.
+            let limit = cells as f64 + 8.0 * (2.0 * cells as f64).sqrt() + 20.0;
+            assert!(
+                stat < limit,
+                "n {n} x {x}: chi-square {stat} over {cells} cells"
+            );
+            let mean: f64 = counts
+                .iter()
+                .enumerate()
+                .map(|(k, c)| k as f64 * *c as f64)
+                .sum::<f64>()
+                / draws as f64;
+            let want = f64::from(n) * norm_cdf(x);
+            let se = (want * (1.0 - norm_cdf(x)) / draws as f64)
+                .sqrt()
+                .max(1e-12);
+            assert!(
+                (mean - want).abs() < 5.0 * se + 1e-9,
+                "n {n} x {x}: mean {mean} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn slice_polynomials_are_certified() {
+        for i in (0..576).step_by(7) {
+            if let Some(s) = Slice::build(500, i) {
+                assert!(s.error <= MAX_ERROR);
+                let bottom = X_MIN + i as f64 / SLICES_PER_UNIT;
+                for k in 0..100 {
+                    let x = bottom + (k as f64 + 0.37) / 100.0 / SLICES_PER_UNIT;
+                    let approx = clenshaw(&s.coef, (x - s.center) * s.inv_half);
+                    let exact = norm_cdf(x) / s.p_max;
+                    assert!(
+                        (approx - exact).abs() <= s.error,
+                        "slice {i} x {x}: {approx} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
