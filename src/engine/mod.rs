@@ -2,9 +2,10 @@
 //! with its own portable random stream, merged exactly.
 //!
 //! This is the only module that names a random number generator. Batch `b`
-//! of a run with seed `s` draws from `ChaCha8Rng::seed_from_u64(s)` on stream
-//! `b`, and holds paths `b * BATCH_PATHS ..` of the run; within it, each
-//! path and year starts at a fixed word position (see [`path::Workspace::simulate`]). A batch's figures
+//! of a run with seed `s` reads `ChaCha8Rng::seed_from_u64(s)` on stream `b`
+//! and holds paths `b * BATCH_PATHS ..` of the run; each path takes a 256-bit
+//! seed per year from that stream, in order, and draws the year from a
+//! Xoshiro256++ generator with it (see [`path::Workspace::simulate`]). A batch's figures
 //! depend only on `(model, s, b)`; accumulators merge exactly; so the result
 //! is bit-identical at any thread count and for any split of the batches.
 //! The engine does no IO and reads no clock.
@@ -29,7 +30,7 @@ use path::Workspace;
 pub const BATCH_PATHS: u64 = 1024;
 
 /// The random generator, named for result files.
-pub const GENERATOR: &str = "ChaCha8Rng (rand 0.10.4): seed_from_u64(seed), stream = batch index, word position = (path in batch * 128 + year) * 2^51";
+pub const GENERATOR: &str = "ChaCha8Rng (rand 0.10.4): seed_from_u64(seed), stream = batch index, gives each path 32 bytes per year in order; each path-year draws from Xoshiro256PlusPlus::from_seed(those bytes)";
 
 /// Receives progress as batches complete. Methods default to doing nothing.
 pub trait Progress: Sync {
@@ -85,9 +86,8 @@ fn run_batch(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(b);
-    let range = batch_paths(b, paths);
-    for i in 0..range.end - range.start {
-        ws.simulate(model, &mut rng, i);
+    for _ in batch_paths(b, paths) {
+        ws.simulate(model, &mut rng);
         acc.add(&ws.out, 1.0, buffer);
     }
     acc.flush(buffer);

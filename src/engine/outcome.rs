@@ -103,6 +103,60 @@ impl Layout {
         false
     }
 
+    /// For each figure, an earlier figure the path computes the same way in
+    /// common cases (approved = claims without bank rules, one bank's
+    /// figures = the totals, paid = approved when the pool pays in full...).
+    /// While the two stay equal, the later one is not accumulated twice.
+    fn alias_candidates(&self, claim_lag: usize) -> Vec<Option<usize>> {
+        let mut c = vec![None; self.len()];
+        c[self.total(slot::APPROVED)] = Some(self.total(slot::CLAIMS));
+        c[self.total(slot::PAID)] = Some(self.total(slot::APPROVED));
+        for t in 0..self.years {
+            if t >= claim_lag {
+                c[self.year(t, slot::APPROVED)] = Some(self.year(t - claim_lag, slot::CLAIMS));
+            }
+            c[self.year(t, slot::PAID)] = Some(self.year(t, slot::APPROVED));
+            if self.years == 1 {
+                for s in [
+                    slot::LOSS,
+                    slot::CLAIMS,
+                    slot::SUSPENDED,
+                    slot::SHORTFALL,
+                    slot::RECOVERIES,
+                    slot::BALANCE,
+                ] {
+                    c[self.year(t, s)] = Some(self.total(s));
+                }
+                c[self.year(t, slot::APPROVED)] = Some(self.total(slot::APPROVED));
+                c[self.year(t, slot::PAID)] = Some(self.total(slot::PAID));
+            }
+        }
+        if self.banks == 1 {
+            let totals = [
+                slot::LOSS,
+                slot::CLAIMS,
+                slot::APPROVED,
+                slot::PAID,
+                slot::SUSPENDED,
+            ];
+            for (k, s) in totals.into_iter().enumerate() {
+                c[self.bank(0, k)] = Some(self.total(s));
+            }
+        }
+        for s in 0..self.segments {
+            c[self.segment(s, 2)] = Some(self.segment(s, 1));
+        }
+        if self.segments == 1 {
+            for (k, s) in [slot::LOSS, slot::CLAIMS, slot::PAID]
+                .into_iter()
+                .enumerate()
+            {
+                c[self.segment(0, k)] = Some(self.total(s));
+            }
+        }
+        c
+    }
+
     /// Where moments of each figure are taken about: balances about the
     /// pool's money (no cancellation in their variance), the rest about 0.
     fn shifts(&self, money: f64) -> Vec<f64> {
@@ -192,6 +246,11 @@ pub struct Accumulator {
     pub bank_suspended: Vec<ProbAcc>,
     /// Segments' then banks' parts of total claims, for ES contributions.
     pub claim_parts: Contributions,
+    /// Figures still equal, in every batch so far, to an earlier figure
+    /// (see `Layout::alias_candidates`): their accumulators are that
+    /// figure's, copied when they first differ or when the run settles.
+    #[serde(skip)]
+    alias: Vec<Option<usize>>,
 }
 
 impl Accumulator {
@@ -215,6 +274,7 @@ impl Accumulator {
             all_paid: ProbAcc::default(),
             bank_suspended: vec![ProbAcc::default(); layout.banks],
             claim_parts: Contributions::new(layout.segments + layout.banks),
+            alias: layout.alias_candidates(model.scenario.pool.claim_lag_years as usize),
         }
     }
 
@@ -259,11 +319,34 @@ impl Accumulator {
             .add(o.values[slot::CLAIMS], &o.claim_parts, w, fixed_weight(w));
     }
 
+    /// The figure whose accumulator stands for figure `i`.
+    fn root(&self, mut i: usize) -> usize {
+        while let Some(j) = self.alias[i] {
+            i = j;
+        }
+        i
+    }
+
     /// Ends a batch: folds the buffered figures in, column by column, and
     /// moves every partial sum into the exact totals.
     pub fn flush(&mut self, buffer: &mut BatchBuffer) {
-        for (acc, col) in self.stats.iter_mut().zip(&mut buffer.columns) {
-            acc.add_batch(col, &buffer.weights);
+        // A figure that differs from the one it has equalled so far takes a
+        // copy of that one's accumulator as it stood before this batch.
+        for i in 0..self.alias.len() {
+            let Some(j) = self.alias[i] else { continue };
+            let same = buffer.columns[i]
+                .iter()
+                .zip(&buffer.columns[j])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            if !same {
+                self.stats[i] = self.stats[self.root(j)].clone();
+                self.alias[i] = None;
+            }
+        }
+        for (i, col) in buffer.columns.iter_mut().enumerate() {
+            if self.alias[i].is_none() {
+                self.stats[i].add_batch(col, &buffer.weights);
+            }
             col.clear();
         }
         buffer.weights.clear();
@@ -286,10 +369,22 @@ impl Accumulator {
         for s in &mut self.stats {
             s.settle();
         }
+        for i in 0..self.alias.len() {
+            if self.alias[i].is_some() {
+                self.stats[i] = self.stats[self.root(i)].clone();
+            }
+        }
+        self.alias.fill(None);
     }
 
-    /// Adds another (flushed, settled) accumulator into this one.
+    /// Adds another (flushed, settled) accumulator into this one (settling
+    /// this one first).
     pub fn merge(&mut self, other: &Accumulator) {
+        self.settle();
+        assert!(
+            other.alias.iter().all(Option::is_none),
+            "merging an accumulator that is not settled"
+        );
         self.paths += other.paths;
         self.weight.merge(&other.weight);
         for (a, b) in self.stats.iter_mut().zip(&other.stats) {

@@ -7,16 +7,17 @@
 //! * [`BinomialTable`]: the number of defaults of a group of `n` like loans
 //!   whose default probability, given the factors, is `Phi(x)`.
 //!
-//! The table method: the line of `x` is cut into slices of width `1/32`.
+//! The table method: the line of `x` is cut into slices of width `1/64`.
 //! For the slice holding `x`, `p_max = Phi(top of slice)` bounds `Phi(x)`,
 //! and `K' ~ Binomial(n, p_max)` is drawn by inversion from a table of its
 //! CDF. Each of the `K'` candidates is then kept with probability
 //! `r = Phi(x) / p_max`: thinning a Binomial this way gives exactly
-//! `Binomial(n, Phi(x))`. Each slice also carries a Chebyshev polynomial for
-//! `r` with a bound on its error, checked against `Phi` when the slice is
-//! built; a candidate's keep test reads 8 random bits and compares them with
-//! the polynomial's bounds, and only when those 8 bits cannot decide (about
-//! one candidate in 256) does it compute `Phi(x)` and read more bits.
+//! `Binomial(n, Phi(x))`. A candidate's keep test reads 8 random bits; on a
+//! slice `r` never falls below its value at the slice's bottom, so almost
+//! every byte keeps its candidate at once. The few that cannot are settled
+//! with a Chebyshev polynomial for `r` (its error bound checked against
+//! `Phi` when the slice is built), more random bits, and `Phi(x)` itself only
+//! when the polynomial cannot decide.
 //! Tables are built on first use and shared by all threads. Outside the
 //! tabled range, for small groups, or when a slice's table would be long,
 //! the draw falls back to rand_distr's exact Binomial with `p = Phi(x)`.
@@ -26,37 +27,42 @@
 use std::sync::OnceLock;
 
 use rand::Rng;
-use rand::rngs::ChaCha8Rng;
+use rand::rngs::Xoshiro256PlusPlus;
+
+/// The generator of a path's draws within one year (seeded per path and
+/// year from the batch's ChaCha8 stream; see `engine::path`).
+pub type PathRng = Xoshiro256PlusPlus;
 use rand_distr::{Binomial, Distribution};
 
 use crate::math::norm_cdf;
 
-/// A uniform integer in `0..n` (`n > 0`), without bias.
+/// A uniform integer in `0..n` (`n > 0`), without bias (64-bit Lemire).
 #[inline]
-pub fn uniform_below(rng: &mut ChaCha8Rng, n: u32) -> u32 {
-    let mut m = u64::from(rng.next_u32()) * u64::from(n);
-    let mut low = m as u32;
+pub fn uniform_below(rng: &mut PathRng, n: u32) -> u32 {
+    let n = u64::from(n);
+    let mut m = u128::from(rng.next_u64()) * u128::from(n);
+    let mut low = m as u64;
     if low < n {
         let threshold = n.wrapping_neg() % n;
         while low < threshold {
-            m = u64::from(rng.next_u32()) * u64::from(n);
-            low = m as u32;
+            m = u128::from(rng.next_u64()) * u128::from(n);
+            low = m as u64;
         }
     }
-    (m >> 32) as u32
+    (m >> 64) as u32
 }
 
 /// A uniform double in `[0, 1)` with 53 random bits.
 #[inline]
-pub fn unit(rng: &mut ChaCha8Rng) -> f64 {
+pub fn unit(rng: &mut PathRng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// Hands out 16-bit random lanes, two per 32-bit draw.
+/// Hands out 16-bit random lanes, four per 64-bit draw.
 #[derive(Debug, Default)]
 pub struct Lanes16 {
-    word: u32,
-    full: bool,
+    word: u64,
+    left: u32,
 }
 
 impl Lanes16 {
@@ -66,21 +72,21 @@ impl Lanes16 {
     }
 
     #[inline]
-    fn next(&mut self, rng: &mut ChaCha8Rng) -> u32 {
-        if self.full {
-            self.full = false;
-            self.word >> 16
-        } else {
-            self.word = rng.next_u32();
-            self.full = true;
-            self.word & 0xffff
+    fn next(&mut self, rng: &mut PathRng) -> u32 {
+        if self.left == 0 {
+            self.word = rng.next_u64();
+            self.left = 4;
         }
+        let lane = (self.word & 0xffff) as u32;
+        self.word >>= 16;
+        self.left -= 1;
+        lane
     }
 
     /// A uniform integer in `0..n` (`n > 0`), without bias: 16-bit Lemire
-    /// for `n <= 65,536`, else 32-bit.
+    /// for `n <= 65,536`, else 64-bit.
     #[inline]
-    pub fn below(&mut self, rng: &mut ChaCha8Rng, n: u32) -> u32 {
+    pub fn below(&mut self, rng: &mut PathRng, n: u32) -> u32 {
         if n > 1 << 16 {
             return uniform_below(rng, n);
         }
@@ -98,7 +104,7 @@ impl Lanes16 {
 }
 
 /// Slices per unit of `x`.
-const SLICES_PER_UNIT: f64 = 32.0;
+const SLICES_PER_UNIT: f64 = 64.0;
 /// Lowest and highest `x` with tables; beyond, the exact fallback.
 const X_MIN: f64 = -9.0;
 const X_MAX: f64 = 9.0;
@@ -128,6 +134,9 @@ struct Slice {
     inv_half: f64,
     /// Chebyshev coefficients of `r(x) = Phi(x) / p_max` on the slice.
     coef: Box<[f64]>,
+    /// A candidate whose random byte is below this is kept: `floor(256
+    /// Phi(bottom) / p_max)`, rounded down once more for safety.
+    keep_byte: u32,
     /// Bound on the polynomial's error.
     error: f64,
 }
@@ -161,7 +170,7 @@ impl BinomialTable {
 
     /// Draws `K ~ Binomial(n, Phi(x))` exactly.
     #[inline]
-    pub fn sample(&self, x: f64, rng: &mut ChaCha8Rng) -> u32 {
+    pub fn sample(&self, x: f64, rng: &mut PathRng) -> u32 {
         let pos = (x - X_MIN) * SLICES_PER_UNIT;
         if pos >= 0.0 && pos < self.slices.len() as f64 {
             let i = pos as usize;
@@ -179,7 +188,7 @@ impl BinomialTable {
 }
 
 /// An exact Binomial draw by rand_distr (BINV or BTPE).
-pub fn exact_binomial(n: u32, p: f64, rng: &mut ChaCha8Rng) -> u32 {
+pub fn exact_binomial(n: u32, p: f64, rng: &mut PathRng) -> u32 {
     match Binomial::new(u64::from(n), p.clamp(0.0, 1.0)) {
         Ok(b) => b.sample(rng) as u32,
         Err(_) => 0,
@@ -306,7 +315,12 @@ impl Slice {
             }
         }
         let (coef, error) = fit?;
+        // The smallest ratio on the slice, shaded down so that rounding in
+        // Phi cannot push a byte across it.
+        let r_low = norm_cdf(bottom) / p * (1.0 - 1e-12);
+        let keep_byte = (r_low * 256.0).max(0.0) as u32;
         Some(Slice {
+            keep_byte,
             p_max: p,
             k_min,
             cdf: cdf.into_boxed_slice(),
@@ -329,39 +343,99 @@ impl Slice {
         self.k_min + i as u32
     }
 
-    /// Keeps each of `count` candidates with probability `Phi(x) / p_max`.
+    /// Keeps each of `count` candidates with probability `r = Phi(x) / p_max`.
     ///
-    /// A candidate's uniform is `U = (b + V) / 256` with `b` 8 random bits
-    /// and `V` uniform; it is kept when `U < r`. Below the lower bound of
-    /// `256 r` the byte alone keeps it, above the upper bound it alone
-    /// rejects it; otherwise `r` is computed exactly and `V` drawn.
+    /// A candidate's uniform is `U = (b + V) / 256`, with `b` a random byte
+    /// and `V` uniform; it is kept when `U < r`. On this slice `r` is at
+    /// least `r_low`, so a byte below `keep_byte = floor(256 r_low)` keeps
+    /// the candidate at once: that is almost every byte. The others are
+    /// settled with the slice's polynomial for `r` (and its error bound),
+    /// more random bits, and `Phi(x)` itself only when the polynomial's
+    /// interval cannot decide.
     #[inline]
-    fn thin(&self, count: u32, x: f64, rng: &mut ChaCha8Rng) -> u32 {
-        let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
-        // Non-negative, so truncation is the floor (and needs no libm call).
-        let low = ((r - self.error) * 256.0).max(0.0) as u32;
-        let span = ((r + self.error) * 256.0).max(0.0) as u32 - low;
-        let mut exact: Option<f64> = None;
-        let mut kept = 0;
+    fn thin(&self, count: u32, x: f64, rng: &mut PathRng) -> u32 {
+        let mut kept = count;
         let mut left = count;
+        let threshold = u64::from(self.keep_byte) * ONES;
+        // The polynomial's interval for r, and r itself, computed at most
+        // once and only when a byte needs them.
+        let mut bounds: Option<(f64, f64)> = None;
+        let mut exact: Option<f64> = None;
         while left > 0 {
-            let word = rng.next_u32();
-            for lane in 0..left.min(4) {
-                let b = (word >> (8 * lane)) & 0xff;
-                kept += u32::from(b < low);
-                if b.wrapping_sub(low) <= span {
-                    let r = *exact.get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0));
-                    let y = r * 256.0 - f64::from(b);
-                    if y >= 1.0 || (y > 0.0 && unit(rng) < y) {
-                        kept += 1;
-                    }
+            let lanes = left.min(8) as usize;
+            let word = rng.next_u64();
+            // Even and odd bytes in 16-bit lanes: a lane's top bit after
+            // subtracting the threshold says whether the byte reached it.
+            let even = ((word & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_EVEN[lanes];
+            let odd =
+                (((word >> 8) & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_ODD[lanes];
+            left -= lanes as u32;
+            if even | odd == 0 {
+                continue;
+            }
+            // Visit only the doubtful bytes: even ones, then odd ones.
+            for (mut mask, offset) in [(even, 0), (odd, 1)] {
+                while mask != 0 {
+                    let lane16 = mask.trailing_zeros() / 16;
+                    mask &= mask - 1;
+                    let b = ((word >> (16 * lane16 + 8 * offset)) & 0xff) as u32;
+                    let (low, high) = *bounds.get_or_insert_with(|| {
+                        let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
+                        (r - self.error, r + self.error)
+                    });
+                    let b = f64::from(b);
+                    let keep = if (b + 1.0) / 256.0 <= low {
+                        true
+                    } else if b / 256.0 >= high {
+                        false
+                    } else {
+                        let u = (b + unit(rng)) / 256.0;
+                        if u < low {
+                            true
+                        } else if u >= high {
+                            false
+                        } else {
+                            u < *exact.get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0))
+                        }
+                    };
+                    kept -= u32::from(!keep);
                 }
             }
-            left -= left.min(4);
         }
         kept
     }
 }
+
+/// The even bytes of a word, each in a 16-bit lane.
+const EVEN: u64 = 0x00ff_00ff_00ff_00ff;
+/// The top bit of each 16-bit lane.
+const HIGH: u64 = 0x8000_8000_8000_8000;
+/// One in each 16-bit lane.
+const ONES: u64 = 0x0001_0001_0001_0001;
+/// For `i` live bytes: the lanes of the live even bytes (0, 2, 4, 6) ...
+const LIVE_EVEN: [u64; 9] = [
+    0,
+    0x8000,
+    0x8000,
+    0x8000_8000,
+    0x8000_8000,
+    0x8000_8000_8000,
+    0x8000_8000_8000,
+    HIGH,
+    HIGH,
+];
+/// ... and of the live odd bytes (1, 3, 5, 7).
+const LIVE_ODD: [u64; 9] = [
+    0,
+    0,
+    0x8000,
+    0x8000,
+    0x8000_8000,
+    0x8000_8000,
+    0x8000_8000_8000,
+    0x8000_8000_8000,
+    HIGH,
+];
 
 #[cfg(test)]
 mod tests {
@@ -369,8 +443,8 @@ mod tests {
     use rand::SeedableRng;
     use statrs::function::gamma::ln_gamma;
 
-    fn rng() -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(99)
+    fn rng() -> PathRng {
+        PathRng::seed_from_u64(99)
     }
 
     fn binomial_pmf(n: u32, p: f64) -> Vec<f64> {
@@ -479,7 +553,7 @@ mod tests {
 
     #[test]
     fn slice_polynomials_are_certified() {
-        for i in (0..576).step_by(7) {
+        for i in (0..((X_MAX - X_MIN) * SLICES_PER_UNIT) as usize).step_by(7) {
             if let Some(s) = Slice::build(500, i) {
                 assert!(s.error <= MAX_ERROR);
                 let bottom = X_MIN + i as f64 / SLICES_PER_UNIT;

@@ -63,6 +63,11 @@ impl StatAcc {
     /// weights `weights[i]`. The batch's partial sums go into the exact
     /// totals at once, so the totals depend only on the batches.
     pub fn add_batch(&mut self, values: &[f64], weights: &[f64]) {
+        if self.shift == 0.0 && values.iter().all(|&v| v == 0.0) {
+            // Nothing to add to the moments; the sketch counts the zeros.
+            self.sketch.add_zeros(weights);
+            return;
+        }
         let (mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0);
         for (&v, &w) in values.iter().zip(weights) {
             let d = v - self.shift;

@@ -84,15 +84,12 @@ const EMPTY: Bucket = Bucket {
 /// The buckets of one sign and exponent (one factor of two), in chunks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Page {
-    /// Sign and exponent bits: the top 12 bits of the values' encoding.
-    top: u16,
     chunks: Vec<Option<Box<[Bucket]>>>,
 }
 
 impl Page {
-    fn new(top: u16) -> Self {
+    fn new() -> Self {
         Self {
-            top,
             chunks: vec![None; CHUNKS],
         }
     }
@@ -114,8 +111,10 @@ pub const DEFER: usize = 16_384;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sketch {
     zero: u128,
-    /// Pages sorted by `top`.
-    pages: Vec<Page>,
+    /// The sign-and-exponent bits (top 12 bits) of `pages[0]`.
+    base: u16,
+    /// One entry per sign and exponent from `base` up to the largest seen.
+    pages: Vec<Option<Box<Page>>>,
     /// Values not yet in the buckets (see [`Sketch::settle`]).
     #[serde(skip)]
     pending: Vec<f64>,
@@ -166,6 +165,33 @@ impl Sketch {
     /// `v` must be finite.
     #[inline]
     pub fn insert(&mut self, v: f64, w: f64, wfx: u128) {
+        self.put(v, w, wfx);
+    }
+
+    /// Index of the page of `top` in `pages`, widening the range and
+    /// creating the page if need be.
+    #[inline]
+    fn page_index(&mut self, top: u16) -> usize {
+        if self.pages.is_empty() {
+            self.base = top;
+        }
+        if top < self.base {
+            let grow = usize::from(self.base - top);
+            self.pages.splice(0..0, std::iter::repeat_n(None, grow));
+            self.base = top;
+        }
+        let i = usize::from(top - self.base);
+        if i >= self.pages.len() {
+            self.pages.resize_with(i + 1, || None);
+        }
+        if self.pages[i].is_none() {
+            self.pages[i] = Some(Box::new(Page::new()));
+        }
+        i
+    }
+
+    #[inline(always)]
+    fn put(&mut self, v: f64, w: f64, wfx: u128) {
         if v == 0.0 {
             self.zero += wfx;
             return;
@@ -174,12 +200,12 @@ impl Sketch {
         let bits = v.to_bits();
         let top = (bits >> 52) as u16;
         let sub = ((bits >> (52 - SUB_BITS)) as usize) & ((1 << SUB_BITS) - 1);
-        let page = match self.pages.iter().position(|p| p.top == top) {
-            Some(i) => &mut self.pages[i],
-            None => {
-                let at = self.pages.partition_point(|p| p.top < top);
-                self.pages.insert(at, Page::new(top));
-                &mut self.pages[at]
+        let i = usize::from(top.wrapping_sub(self.base));
+        let page = match self.pages.get_mut(i) {
+            Some(Some(page)) => page,
+            _ => {
+                let i = self.page_index(top);
+                self.pages[i].as_mut().expect("page_index creates the page")
             }
         };
         let chunk =
@@ -187,6 +213,7 @@ impl Sketch {
         let b = &mut chunk[sub % CHUNK];
         b.weight += wfx;
         b.sum += fixed_value(w * v);
+        // Values are finite (never NaN): plain comparisons suffice.
         if v < b.min {
             b.min = v;
         }
@@ -211,6 +238,15 @@ impl Sketch {
         }
     }
 
+    /// Adds zeros with these weights.
+    pub fn add_zeros(&mut self, weights: &[f64]) {
+        if weights.iter().all(|&w| w == 1.0) {
+            self.zero += weights.len() as u128 * ONE;
+        } else {
+            self.zero += weights.iter().map(|&w| fixed_weight(w)).sum::<u128>();
+        }
+    }
+
     /// Puts every deferred value into its bucket. Queries and merges need a
     /// settled sketch.
     pub fn settle(&mut self) {
@@ -218,11 +254,11 @@ impl Sketch {
         let weights = std::mem::take(&mut self.pending_weights);
         if weights.is_empty() {
             for &v in &values {
-                self.insert(v, 1.0, ONE);
+                self.put(v, 1.0, ONE);
             }
         } else {
             for (&v, &w) in values.iter().zip(&weights) {
-                self.insert(v, w, fixed_weight(w));
+                self.put(v, w, fixed_weight(w));
             }
         }
         // Keep the allocations for the next values.
@@ -241,12 +277,11 @@ impl Sketch {
             "merging an unsettled sketch would drop values"
         );
         self.zero += other.zero;
-        for src in &other.pages {
-            let at = self.pages.partition_point(|p| p.top < src.top);
-            if self.pages.get(at).is_none_or(|p| p.top != src.top) {
-                self.pages.insert(at, Page::new(src.top));
-            }
-            let dst = &mut self.pages[at];
+        for (k, src) in other.pages.iter().enumerate() {
+            let Some(src) = src else { continue };
+            let top = other.base + k as u16;
+            let i = self.page_index(top);
+            let dst = self.pages[i].as_mut().expect("page_index creates the page");
             for (d, s) in dst.chunks.iter_mut().zip(&src.chunks) {
                 let Some(s) = s else { continue };
                 match d {
@@ -282,7 +317,19 @@ impl Sketch {
         let mut out = Vec::new();
         // Negative values (sign bit set, `top` >= 2048): the largest
         // magnitudes are the smallest values.
-        for page in self.pages.iter().rev().filter(|p| p.top >= 1 << 11) {
+        let top = |k: usize| self.base + k as u16;
+        let pages = || {
+            self.pages
+                .iter()
+                .enumerate()
+                .filter_map(|(k, p)| p.as_ref().map(|p| (top(k), p)))
+        };
+        for (_, page) in pages()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .filter(|(t, _)| *t >= 1 << 11)
+        {
             out.extend(page.buckets().rev().filter(|b| b.weight > 0).map(bin));
         }
         if self.zero > 0 {
@@ -293,7 +340,7 @@ impl Sketch {
                 max: 0.0,
             });
         }
-        for page in self.pages.iter().filter(|p| p.top < 1 << 11) {
+        for (_, page) in pages().filter(|(t, _)| *t < 1 << 11) {
             out.extend(page.buckets().filter(|b| b.weight > 0).map(bin));
         }
         out
