@@ -10,6 +10,7 @@
 
 pub mod engine;
 pub mod error;
+pub(crate) mod fasthash;
 pub mod math;
 pub mod model;
 pub mod scenario;

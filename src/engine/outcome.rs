@@ -209,17 +209,37 @@ impl PathOutcome {
 
 /// A batch's figures, column by column, waiting to be folded in.
 pub struct BatchBuffer {
-    columns: Vec<Vec<f64>>,
+    /// Paths' figures, one row per path (appending a path is one copy).
+    rows: Vec<f64>,
+    width: usize,
     weights: Vec<f64>,
+    /// One figure's column, gathered for folding.
+    column: Vec<f64>,
 }
 
 impl BatchBuffer {
     /// An empty buffer for `layout`.
     pub fn new(layout: Layout) -> Self {
         Self {
-            columns: vec![Vec::new(); layout.len()],
+            rows: Vec::new(),
+            width: layout.len(),
             weights: Vec::new(),
+            column: Vec::new(),
         }
+    }
+
+    /// Whether figures `i` and `j` are equal, bit for bit, on every path.
+    fn same(&self, i: usize, j: usize) -> bool {
+        self.rows
+            .chunks_exact(self.width)
+            .all(|r| r[i].to_bits() == r[j].to_bits())
+    }
+
+    /// Gathers figure `i`'s column into `self.column`.
+    fn gather(&mut self, i: usize) {
+        self.column.clear();
+        self.column
+            .extend(self.rows.chunks_exact(self.width).map(|r| r[i]));
     }
 }
 
@@ -288,9 +308,7 @@ impl Accumulator {
     pub fn add(&mut self, o: &PathOutcome, w: f64, buffer: &mut BatchBuffer) {
         self.paths += 1;
         self.weight.hit(w);
-        for (col, &v) in buffer.columns.iter_mut().zip(&o.values) {
-            col.push(v);
-        }
+        buffer.rows.extend_from_slice(&o.values);
         buffer.weights.push(w);
         let mut ever = false;
         for (t, &d) in o.depleted.iter().enumerate() {
@@ -334,21 +352,18 @@ impl Accumulator {
         // copy of that one's accumulator as it stood before this batch.
         for i in 0..self.alias.len() {
             let Some(j) = self.alias[i] else { continue };
-            let same = buffer.columns[i]
-                .iter()
-                .zip(&buffer.columns[j])
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            if !same {
+            if !buffer.same(i, j) {
                 self.stats[i] = self.stats[self.root(j)].clone();
                 self.alias[i] = None;
             }
         }
-        for (i, col) in buffer.columns.iter_mut().enumerate() {
+        for i in 0..self.stats.len() {
             if self.alias[i].is_none() {
-                self.stats[i].add_batch(col, &buffer.weights);
+                buffer.gather(i);
+                self.stats[i].add_batch(&buffer.column, &buffer.weights);
             }
-            col.clear();
         }
+        buffer.rows.clear();
         buffer.weights.clear();
         self.weight.flush();
         for p in self

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, ChiSquared, Distribution, StandardNormal};
 
 use super::outcome::{Layout, PathOutcome, slot};
-use super::sampler::{Lanes16, PathRng, exact_binomial};
+use super::sampler::{Lanes16, PathRng, exact_binomial, uniform_below};
 use crate::math::norm_cdf;
 use crate::model::compensation::{basis_amount, own_claim};
 use crate::model::ledger::{Ledger, exceeds};
@@ -119,10 +119,8 @@ fn cell_with_lgd(basis_kind: Basis, exposure: f64, lgd: f64, share: f64, cap: f6
 pub struct Workspace {
     layout: Layout,
     z: Vec<f64>,
-    /// Floyd's marks, one per loan position (groups at their offsets).
-    stamps: Vec<u32>,
-    stamp_offset: Vec<usize>,
-    epoch: u32,
+    /// Picks the defaulted loans of renewed groups.
+    selector: Selector,
     /// For groups of non-renewed loans: positions, active ones first.
     active: Vec<Vec<u32>>,
     active_count: Vec<usize>,
@@ -178,12 +176,6 @@ impl Workspace {
                 nonrenew_start[t.bank as usize] += t.exposure;
             }
         }
-        let mut stamp_offset = Vec::with_capacity(model.groups.len());
-        let mut total = 0;
-        for g in &model.groups {
-            stamp_offset.push(total);
-            total += g.loans.len();
-        }
         let active = model
             .groups
             .iter()
@@ -198,9 +190,7 @@ impl Workspace {
         Self {
             layout,
             z: vec![0.0; 1 + model.factors.sector_factors],
-            stamps: vec![0; total],
-            stamp_offset,
-            epoch: 0,
+            selector: Selector::new(&model.groups),
             active,
             active_count: vec![0; model.groups.len()],
             picked: Vec::new(),
@@ -398,9 +388,7 @@ impl Workspace {
                         total.exposure += f.exposure;
                     };
                     if g.renew {
-                        self.epoch = next_epoch(self.epoch, &mut self.stamps);
-                        let stamps = &mut self.stamps[self.stamp_offset[gi]..][..n];
-                        floyd(stamps, self.epoch, n as u32, k as u32, rng, &mut take);
+                        self.selector.pick(gi, n as u32, k as u32, rng, &mut take);
                     } else {
                         partial_shuffle(
                             &mut self.active[gi],
@@ -421,11 +409,8 @@ impl Workspace {
                     let mut picked = std::mem::take(&mut self.picked);
                     picked.clear();
                     if g.renew {
-                        self.epoch = next_epoch(self.epoch, &mut self.stamps);
-                        let stamps = &mut self.stamps[self.stamp_offset[gi]..][..n];
-                        floyd(stamps, self.epoch, n as u32, k as u32, rng, &mut |p| {
-                            picked.push(p)
-                        });
+                        self.selector
+                            .pick(gi, n as u32, k as u32, rng, &mut |p| picked.push(p));
                     } else {
                         partial_shuffle(
                             &mut self.active[gi],
@@ -684,41 +669,107 @@ fn add(sum: &mut Cell, c: &Cell) {
     sum.exposure += c.exposure;
 }
 
-/// A fresh mark for Floyd's algorithm; on wrap-around all marks are cleared.
-#[inline]
-fn next_epoch(epoch: u32, stamps: &mut [u32]) -> u32 {
-    let next = epoch.wrapping_add(1);
-    if next == 0 {
-        stamps.fill(0);
-        1
-    } else {
-        next
+/// Picks defaulted loans: Floyd's algorithm, `k` distinct positions out of
+/// `n`, uniformly, in O(k).
+///
+/// Picked loans are marked with the draw's epoch in one byte per loan (a
+/// hundred thousand loans take 100 KB, which stays in cache); each group
+/// counts its own epochs and clears its marks when they wrap, every 255
+/// draws.
+struct Selector {
+    /// One mark per loan, groups at their offsets.
+    stamps: Vec<u8>,
+    /// Where each group's marks start.
+    offsets: Vec<usize>,
+    /// Each group's current epoch.
+    epochs: Vec<u8>,
+}
+
+impl Selector {
+    fn new(groups: &[crate::model::Group]) -> Self {
+        let mut offsets = Vec::with_capacity(groups.len());
+        let mut total = 0;
+        for g in groups {
+            offsets.push(total);
+            total += g.loans.len();
+        }
+        Self {
+            stamps: vec![0; total],
+            offsets,
+            epochs: vec![0; groups.len()],
+        }
+    }
+
+    /// Picks `k` of the `n` loans of group `group`, calling `take` with each
+    /// position.
+    #[inline]
+    fn pick(
+        &mut self,
+        group: usize,
+        n: u32,
+        k: u32,
+        rng: &mut PathRng,
+        take: &mut impl FnMut(u32),
+    ) {
+        assert!(k <= n);
+        let stamps = &mut self.stamps[self.offsets[group]..][..n as usize];
+        let epoch = &mut self.epochs[group];
+        *epoch = epoch.wrapping_add(1);
+        if *epoch == 0 {
+            stamps.fill(0);
+            *epoch = 1;
+        }
+        let epoch = *epoch;
+        floyd(n, k, rng, |pick, j| {
+            // SAFETY: `pick <= j` (a uniform draw below `j + 1`) and
+            // `j < n == stamps.len()`: both index inside `stamps`.
+            unsafe {
+                let pick = if *stamps.get_unchecked(pick as usize) == epoch {
+                    j
+                } else {
+                    pick
+                };
+                *stamps.get_unchecked_mut(pick as usize) = epoch;
+                take(pick);
+            }
+        });
     }
 }
 
-/// Floyd's algorithm: `k` distinct positions out of `n`, uniformly, O(k).
+/// Floyd's algorithm over uniform draws: for `j` from `n - k` to `n - 1`,
+/// `step(t, j)` with `t` uniform in `0..=j`; the step takes `t`, or `j` when
+/// `t` was taken before.
+///
+/// For groups of up to 65,536 loans each draw uses a 16-bit lane of a
+/// 64-bit number (Lemire's unbiased method; a rejected lane is redrawn).
 #[inline]
-fn floyd(
-    stamps: &mut [u32],
-    epoch: u32,
-    n: u32,
-    k: u32,
-    rng: &mut PathRng,
-    take: &mut impl FnMut(u32),
-) {
-    assert!(k <= n && stamps.len() == n as usize);
-    let mut lanes = Lanes16::new();
-    for j in (n - k)..n {
-        let mut pick = lanes.below(rng, j + 1);
-        // SAFETY: `below(j + 1)` is at most `j`, and `j < n == stamps.len()`
-        // (asserted above), so both `pick` and `j` index inside `stamps`.
-        unsafe {
-            if *stamps.get_unchecked(pick as usize) == epoch {
-                pick = j;
+fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
+    let mut j = n - k;
+    if n <= 1 << 16 {
+        while j < n {
+            let mut word = rng.next_u64();
+            for _ in 0..4 {
+                if j >= n {
+                    break;
+                }
+                let bound = j + 1;
+                let mut m = (word & 0xffff) as u32 * bound;
+                word >>= 16;
+                if m & 0xffff < bound {
+                    let threshold = ((1u32 << 16) - bound) % bound;
+                    while m & 0xffff < threshold {
+                        m = (rng.next_u64() & 0xffff) as u32 * bound;
+                    }
+                }
+                step(m >> 16, j);
+                j += 1;
             }
-            *stamps.get_unchecked_mut(pick as usize) = epoch;
         }
-        take(pick);
+    } else {
+        while j < n {
+            step(uniform_below(rng, j + 1), j);
+            j += 1;
+        }
     }
 }
 

@@ -287,25 +287,34 @@ impl Slice {
             .collect();
         let len = cdf.len();
         cdf[len - 1] = 1.0;
-        let guide = (0..len)
-            .map(|g| {
-                let level = g as f64 / len as f64;
-                cdf.iter().position(|&c| c > level).unwrap_or(len - 1) as u32
-            })
-            .collect();
+        // One pass: the first index whose CDF exceeds each guide level.
+        let mut guide = Vec::with_capacity(len);
+        let mut i = 0;
+        for g in 0..len {
+            let level = g as f64 / len as f64;
+            while i + 1 < len && cdf[i] <= level {
+                i += 1;
+            }
+            guide.push(i as u32);
+        }
 
         // The thinning ratio as a certified polynomial.
         let center = 0.5 * (bottom + top);
         let half = 0.5 * (top - bottom);
         let ratio = |t: f64| (norm_cdf(center + half * t) / p).min(1.0);
+        // The exact ratio on a dense grid, to check each candidate fit.
+        let grid: Vec<(f64, f64)> = (0..=256)
+            .map(|k| {
+                let t = -1.0 + 2.0 * k as f64 / 256.0;
+                (t, ratio(t))
+            })
+            .collect();
         let mut fit = None;
         for degree in (4..=MAX_DEGREE).step_by(2) {
             let coef = chebyshev(ratio, degree);
-            let worst = (0..=256)
-                .map(|k| {
-                    let t = -1.0 + 2.0 * k as f64 / 256.0;
-                    (clenshaw(&coef, t) - ratio(t)).abs()
-                })
+            let worst = grid
+                .iter()
+                .map(|&(t, exact)| (clenshaw(&coef, t) - exact).abs())
                 .fold(0.0, f64::max);
             // A margin over the worst error seen on a dense grid.
             let error = 4.0 * worst + 1e-15;
@@ -324,7 +333,7 @@ impl Slice {
             p_max: p,
             k_min,
             cdf: cdf.into_boxed_slice(),
-            guide,
+            guide: guide.into_boxed_slice(),
             center,
             inv_half: 1.0 / half,
             coef: coef.into_boxed_slice(),

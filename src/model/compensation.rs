@@ -59,7 +59,6 @@ mod tests {
 
     fn loan(exposure: f64) -> Loan {
         Loan {
-            id: "x".into(),
             exposure,
             pd: 0.02,
             lgd: Lgd::Fixed(0.6),

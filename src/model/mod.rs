@@ -20,6 +20,7 @@ use crate::scenario::Basis;
 use crate::scenario::{Copula, Lgd, MAX_FIGURE, MAX_VOLUME, MIN_T_PD, Scenario};
 pub use dependence::{Factors, Figures, Group, GroupKind};
 pub use portfolio::{Loan, Portfolio};
+use sha2::Digest;
 
 /// What makes two loans' conditional PDs the same function of the factors:
 /// PD bits, global correlation bits, sector factor, renewal, term.
@@ -103,11 +104,20 @@ pub struct Model {
 impl Model {
     /// Builds the model of a validated scenario.
     pub fn build(scenario: &Scenario) -> Result<Model, InputError> {
-        let portfolio = match &scenario.tape {
-            Some(path) => tape::load(scenario, path)?,
-            None => Portfolio::from_segments(scenario),
-        };
-        Self::from_portfolio(scenario, portfolio)
+        match &scenario.tape {
+            Some(path) => {
+                let (portfolio, digest) = tape::load(scenario, path)?;
+                // The resolved scenario includes the tape's contents.
+                let mut with_tape = scenario.clone();
+                let mut hasher = sha2::Sha256::new();
+                sha2::Digest::update(&mut hasher, scenario.sha256.as_bytes());
+                sha2::Digest::update(&mut hasher, b"\n--tape\n");
+                sha2::Digest::update(&mut hasher, digest);
+                with_tape.sha256 = crate::scenario::hex(&sha2::Digest::finalize(hasher));
+                Self::from_portfolio(&with_tape, portfolio)
+            }
+            None => Self::from_portfolio(scenario, Portfolio::from_segments(scenario)),
+        }
     }
 
     /// Builds the model of a scenario around an already loaded portfolio.
@@ -133,23 +143,29 @@ impl Model {
                 .iter()
                 .filter_map(|n| portfolio.sectors.iter().position(|s| s == n))
                 .collect();
-            for loan in &mut portfolio.loans {
+            let mut too_high = None;
+            for (i, loan) in portfolio.loans.iter_mut().enumerate() {
                 if !stressed.is_empty() && !loan.sector.is_some_and(|s| stressed.contains(&s)) {
                     continue;
                 }
                 loan.pd *= stress.pd_multiplier;
-                if loan.pd.is_nan() || loan.pd >= 1.0 {
-                    return Err(InputError::new(
-                        &stress_origin,
-                        format!(
-                            "pd_multiplier {} makes loan {}'s PD {}, which must stay below 1",
-                            stress.pd_multiplier, loan.id, loan.pd
-                        ),
-                    ));
+                if too_high.is_none() && (loan.pd.is_nan() || loan.pd >= 1.0) {
+                    too_high = Some(i);
                 }
                 if let Some(c) = stress.correlation {
                     loan.correlation = c;
                 }
+            }
+            if let Some(i) = too_high {
+                return Err(InputError::new(
+                    &stress_origin,
+                    format!(
+                        "pd_multiplier {} makes loan {}'s PD {}, which must stay below 1",
+                        stress.pd_multiplier,
+                        portfolio.loan_id(i),
+                        portfolio.loans[i].pd
+                    ),
+                ));
             }
         }
 
@@ -184,8 +200,7 @@ impl Model {
         let mut terms = Vec::with_capacity(portfolio.loans.len());
         // The (bank, segment) pairs that occur, in order of first loan.
         let mut pairs: Vec<(u32, u32)> = Vec::new();
-        let mut pair_index: std::collections::HashMap<(u32, u32), u32> =
-            std::collections::HashMap::new();
+        let mut pair_index: crate::fasthash::FxHashMap<(u32, u32), u32> = Default::default();
         for loan in &portfolio.loans {
             let lgd = match loan.lgd {
                 Lgd::Fixed(v) => LgdKind::Fixed(v),
@@ -226,13 +241,14 @@ impl Model {
         // Group loans whose conditional PD is the same function of the factors.
         let copula = scenario.dependence.copula;
         if let Copula::StudentT(_) = copula
-            && let Some(loan) = portfolio.loans.iter().find(|l| l.pd < MIN_T_PD)
+            && let Some(i) = portfolio.loans.iter().position(|l| l.pd < MIN_T_PD)
         {
             return Err(InputError::new(
                 &stress_origin,
                 format!(
                     "loan {} has PD {:e}; with the t copula PDs must be at least {MIN_T_PD:e}",
-                    loan.id, loan.pd
+                    portfolio.loan_id(i),
+                    portfolio.loans[i].pd
                 ),
             ));
         }
@@ -245,7 +261,8 @@ impl Model {
                     &stress_origin,
                     format!(
                         "loan {}: global correlation {} plus sector correlation {rho_s} must be below 1",
-                        loan.id, loan.correlation
+                        portfolio.loan_id(i),
+                        loan.correlation
                     ),
                 ));
             }

@@ -18,8 +18,6 @@ use crate::scenario::{Exposure, Lgd, Scenario, Segment};
 /// One loan of the portfolio.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loan {
-    /// Identifier (from the tape, or `segment#k`).
-    pub id: String,
     /// Outstanding principal (bullet repayment).
     pub exposure: f64,
     /// Annual probability of default.
@@ -57,9 +55,29 @@ pub struct Portfolio {
     pub banks: Vec<String>,
     /// Sector labels (sorted).
     pub sectors: Vec<String>,
+    /// A tape's loan ids, one after another, and where each ends (empty for
+    /// generated loans, whose id is `segment#k`).
+    pub tape_ids: (String, Vec<u32>),
 }
 
 impl Portfolio {
+    /// The id of loan `i`: the tape's, or `segment#k` for the k-th loan of a
+    /// generated segment.
+    pub fn loan_id(&self, i: usize) -> String {
+        let (text, ends) = &self.tape_ids;
+        if let Some(&end) = ends.get(i) {
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            return text[start..end as usize].to_string();
+        }
+        let segment = self.loans[i].segment;
+        let k = self.loans[..i]
+            .iter()
+            .filter(|l| l.segment == segment)
+            .count()
+            + 1;
+        format!("{}#{k}", self.segments[segment])
+    }
+
     /// Total exposure: the plan's volume.
     pub fn volume(&self) -> f64 {
         self.loans.iter().map(|l| l.exposure).sum()
@@ -130,7 +148,6 @@ fn generate_segment(p: &mut Portfolio, si: usize, seg: &Segment, rng: &mut ChaCh
         .and_then(|s| p.sectors.iter().position(|x| x == s));
     for k in 0..n {
         p.loans.push(Loan {
-            id: format!("{}#{}", seg.name, k + 1),
             exposure: exposures[k],
             pd: seg.pd,
             lgd: seg.lgd,

@@ -6,7 +6,9 @@
 //! naming the file, the row (1-based, the header is row 0) and its line, the
 //! column, and what is allowed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use crate::fasthash::Interner;
 use std::path::Path;
 
 use super::portfolio::{Loan, Portfolio};
@@ -28,17 +30,25 @@ const OPTIONAL: [&str; 4] = ["policy_tool", "segment", "correlation", "renew"];
 
 /// Column positions in the header.
 struct Columns {
-    at: HashMap<&'static str, usize>,
+    /// Position of each known column (REQUIRED then OPTIONAL), if present.
+    at: [Option<usize>; REQUIRED.len() + OPTIONAL.len()],
 }
 
 impl Columns {
+    /// The position of column `name` (a known column's name).
+    #[inline]
     fn get(&self, name: &str) -> Option<usize> {
-        self.at.get(name).copied()
+        let k = REQUIRED
+            .iter()
+            .chain(OPTIONAL.iter())
+            .position(|c| *c == name)?;
+        self.at[k]
     }
 }
 
-/// Reads the tape of `scenario` (its `[portfolio] tape`).
-pub fn load(scenario: &Scenario, path: &Path) -> Result<Portfolio, InputError> {
+/// Reads the tape of `scenario` (its `[portfolio] tape`); returns the
+/// portfolio and the tape's SHA-256.
+pub fn load(scenario: &Scenario, path: &Path) -> Result<(Portfolio, [u8; 32]), InputError> {
     let origin = path.display().to_string();
     if path.is_dir() {
         return Err(
@@ -53,7 +63,8 @@ pub fn load(scenario: &Scenario, path: &Path) -> Result<Portfolio, InputError> {
         InputError::new(&origin, format!("cannot read the loan tape: {why}"))
             .with_key("portfolio.tape")
     })?;
-    parse(scenario, &origin, &bytes)
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+    Ok((parse(scenario, &origin, &bytes)?, digest))
 }
 
 /// Parses tape bytes (`origin` names them in messages).
@@ -114,14 +125,21 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             ));
         }
     }
-    let cols = Columns { at };
+    let mut positions = [None; REQUIRED.len() + OPTIONAL.len()];
+    for (k, name) in REQUIRED.iter().chain(OPTIONAL.iter()).enumerate() {
+        positions[k] = at.get(name).copied();
+    }
+    let cols = Columns { at: positions };
 
     let mut p = Portfolio::default();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut bank_index: HashMap<String, usize> = HashMap::new();
-    let mut segment_index: HashMap<String, usize> = HashMap::new();
-    let mut sector_labels: Vec<String> = Vec::new();
-    let mut sector_of_loan: Vec<Option<String>> = Vec::new();
+    // Each loan's line, for messages about duplicate ids.
+    let mut lines: Vec<u64> = Vec::new();
+    let mut ids = String::new();
+    let mut id_ends: Vec<u32> = Vec::new();
+    let mut banks = Interner::default();
+    let mut segments = Interner::default();
+    let mut sectors = Interner::default();
+    let mut sector_of_loan: Vec<Option<usize>> = Vec::new();
     let mut record = csv::ByteRecord::new();
     let mut row = 0usize;
     loop {
@@ -179,19 +197,13 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
                 )),
             }
         };
-        let id = cell("id")?.to_string();
+        let id = cell("id")?;
         if id.is_empty() {
             return Err(bad(origin, row, line, "id", "must not be empty"));
         }
-        if !seen.insert(id.as_bytes().to_vec()) {
-            return Err(bad(
-                origin,
-                row,
-                line,
-                "id",
-                &format!("duplicate id `{id}`: ids must be unique"),
-            ));
-        }
+        ids.push_str(id);
+        id_ends.push(ids.len() as u32);
+        lines.push(line);
         let exposure = number("exposure")?;
         if exposure <= 0.0 || exposure > MAX_AMOUNT {
             return Err(bad(
@@ -234,14 +246,14 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
                 &format!("must be a whole number from 1 to 50, got {term}"),
             ));
         }
-        let sector = cell("sector")?.to_string();
+        let sector = cell("sector")?;
         let sector = if sector.is_empty() {
             None
         } else {
-            if let Some(sectors) = &scenario.dependence.sectors
-                && !sectors.contains_key(&sector)
+            if let Some(listed) = &scenario.dependence.sectors
+                && !listed.contains_key(sector)
             {
-                let known: Vec<&str> = sectors.keys().map(String::as_str).collect();
+                let known: Vec<&str> = listed.keys().map(String::as_str).collect();
                 return Err(bad(
                     origin,
                     row,
@@ -253,9 +265,9 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
                     ),
                 ));
             }
-            Some(sector)
+            Some(sectors.index(sector))
         };
-        let bank = cell("bank")?.to_string();
+        let bank = cell("bank")?;
         if bank.is_empty() {
             return Err(bad(
                 origin,
@@ -294,30 +306,19 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             _ => true,
         };
         let policy_tool = cols.get("policy_tool").is_some() && flag("policy_tool")?;
-        let segment_name = match cols.get("segment") {
-            Some(_) if !cell("segment")?.is_empty() => cell("segment")?.to_string(),
-            _ => sector.clone().unwrap_or_else(|| "tape".to_string()),
+        let segment_i = match cols.get("segment") {
+            Some(_) if !cell("segment")?.is_empty() => segments.index(cell("segment")?),
+            _ => match sector {
+                Some(s) => {
+                    let name = &sectors.names[s];
+                    segments.index(name)
+                }
+                None => segments.index("tape"),
+            },
         };
-        let next_bank = bank_index.len();
-        let bank_i = *bank_index.entry(bank.clone()).or_insert_with(|| {
-            p.banks.push(bank.clone());
-            next_bank
-        });
-        let next_segment = segment_index.len();
-        let segment_i = *segment_index
-            .entry(segment_name.clone())
-            .or_insert_with(|| {
-                p.segments.push(segment_name.clone());
-                next_segment
-            });
-        if let Some(s) = &sector
-            && !sector_labels.contains(s)
-        {
-            sector_labels.push(s.clone());
-        }
+        let bank_i = banks.index(bank);
         sector_of_loan.push(sector);
         p.loans.push(Loan {
-            id,
             exposure,
             pd,
             lgd: Lgd::Fixed(lgd),
@@ -338,12 +339,74 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             "the loan tape has a header but no loans",
         ));
     }
-    sector_labels.sort();
-    for (loan, sector) in p.loans.iter_mut().zip(sector_of_loan) {
-        loan.sector = sector.and_then(|s| sector_labels.binary_search(&s).ok());
+    if ids.len() > u32::MAX as usize {
+        return Err(InputError::new(
+            origin,
+            "the tape's ids take more than 4 GB",
+        ));
     }
-    p.sectors = sector_labels;
+    p.tape_ids = (ids, id_ends);
+    if let Some((row, first)) = first_duplicate(&p) {
+        return Err(bad(
+            origin,
+            row + 1,
+            lines[row],
+            "id",
+            &format!(
+                "duplicate id `{}` (first at row {}): ids must be unique",
+                p.loan_id(row),
+                first + 1
+            ),
+        ));
+    }
+    // Sectors are reported in sorted order.
+    let mut sorted = sectors.names.clone();
+    sorted.sort();
+    let rank: Vec<usize> = sectors
+        .names
+        .iter()
+        .map(|s| sorted.binary_search(s).unwrap_or(0))
+        .collect();
+    for (loan, sector) in p.loans.iter_mut().zip(sector_of_loan) {
+        loan.sector = sector.map(|s| rank[s]);
+    }
+    p.sectors = sorted;
+    p.banks = banks.names;
+    p.segments = segments.names;
     Ok(p)
+}
+
+/// The first loan (by row) whose id an earlier loan already has, with that
+/// earlier loan: ids are sorted by hash, so equal ids meet.
+fn first_duplicate(p: &Portfolio) -> Option<(usize, usize)> {
+    let (text, ends) = &p.tape_ids;
+    let id = |i: usize| {
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        &text[start..ends[i] as usize]
+    };
+    let hash = |id: &str| {
+        let mut h = crate::fasthash::FxHasher::default();
+        std::hash::Hash::hash(id, &mut h);
+        // Finish with a strong mix so equal hashes mean equal ids, nearly always.
+        let mut z = std::hash::Hasher::finish(&h);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut keys: Vec<(u64, u32)> = (0..ends.len()).map(|i| (hash(id(i)), i as u32)).collect();
+    keys.sort_unstable();
+    let mut best: Option<(usize, usize)> = None;
+    for run in keys.chunk_by(|a, b| a.0 == b.0) {
+        for (x, a) in run.iter().enumerate() {
+            for b in &run[x + 1..] {
+                let (first, later) = (a.1.min(b.1) as usize, a.1.max(b.1) as usize);
+                if id(first) == id(later) && best.is_none_or(|(r, _)| later < r) {
+                    best = Some((later, first));
+                }
+            }
+        }
+    }
+    best
 }
 
 fn bad(origin: &str, row: usize, line: u64, column: &str, what: &str) -> InputError {

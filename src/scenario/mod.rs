@@ -92,7 +92,8 @@ pub struct Scenario {
     pub stresses: Vec<Stress>,
     /// The stress applied to this resolved scenario, if any.
     pub stress: Option<Stress>,
-    /// SHA-256 of the resolved scenario: file text, overrides, stresses, tape.
+    /// SHA-256 of the resolved scenario: file text, overrides and stress;
+    /// the model adds the tape's bytes when it reads them.
     pub sha256: String,
     /// How the scenario file is named in messages.
     pub origin: String,
@@ -370,12 +371,6 @@ pub fn parse(
         hasher.update(b"\n--set ");
         hasher.update(o.as_bytes());
     }
-    if let Some(tape) = &scenario.tape
-        && let Ok(bytes) = std::fs::read(tape)
-    {
-        hasher.update(b"\n--tape\n");
-        hasher.update(&bytes);
-    }
     scenario.sha256 = hex(&hasher.finalize());
     Ok(scenario)
 }
@@ -461,6 +456,7 @@ fn explain_serde_error(message: &str) -> String {
         .replace("expected f64", "expected a number")
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
