@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, ChiSquared, Distribution, StandardNormal};
 
 use super::outcome::{Layout, PathOutcome, slot};
-use super::sampler::{Lanes16, PathRng, exact_binomial, uniform_below};
+use super::sampler::{Lanes16, PathRng, exact_binomial};
 use crate::math::norm_cdf;
 use crate::model::compensation::{basis_amount, own_claim};
 use crate::model::ledger::{Ledger, exceeds};
@@ -740,36 +740,45 @@ impl Selector {
 /// `step(t, j)` with `t` uniform in `0..=j`; the step takes `t`, or `j` when
 /// `t` was taken before.
 ///
-/// For groups of up to 65,536 loans each draw uses a 16-bit lane of a
-/// 64-bit number (Lemire's unbiased method; a rejected lane is redrawn).
+/// Each draw uses a lane of a 64-bit number by Lemire's unbiased method (a
+/// rejected lane is redrawn): 16-bit lanes for groups of up to 4,096 loans,
+/// where a lane is rarely rejected, 32-bit lanes for larger ones.
 #[inline]
 fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
-    let mut j = n - k;
-    if n <= 1 << 16 {
+    /// Draws with `LANES` lanes of `BITS` bits per 64-bit number.
+    #[inline(always)]
+    fn run<const BITS: u32, const LANES: u32>(
+        n: u32,
+        k: u32,
+        rng: &mut PathRng,
+        step: &mut impl FnMut(u32, u32),
+    ) {
+        let mask = (1u64 << BITS) - 1;
+        let mut j = n - k;
         while j < n {
             let mut word = rng.next_u64();
-            for _ in 0..4 {
+            for _ in 0..LANES {
                 if j >= n {
                     break;
                 }
-                let bound = j + 1;
-                let mut m = (word & 0xffff) as u32 * bound;
-                word >>= 16;
-                if m & 0xffff < bound {
-                    let threshold = ((1u32 << 16) - bound) % bound;
-                    while m & 0xffff < threshold {
-                        m = (rng.next_u64() & 0xffff) as u32 * bound;
+                let bound = u64::from(j + 1);
+                let mut m = (word & mask) * bound;
+                word >>= BITS;
+                if m & mask < bound {
+                    let threshold = ((1u64 << BITS) - bound) % bound;
+                    while m & mask < threshold {
+                        m = (rng.next_u64() & mask) * bound;
                     }
                 }
-                step(m >> 16, j);
+                step((m >> BITS) as u32, j);
                 j += 1;
             }
         }
+    }
+    if n <= 1 << 12 {
+        run::<16, 4>(n, k, rng, &mut step);
     } else {
-        while j < n {
-            step(uniform_below(rng, j + 1), j);
-            j += 1;
-        }
+        run::<32, 2>(n, k, rng, &mut step);
     }
 }
 
