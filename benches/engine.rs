@@ -75,15 +75,25 @@ fn kernels(c: &mut Criterion) {
         b.iter(|| table.sample(black_box(-1.9), &mut rng))
     });
 
-    // Inserting 16,384 claims-like values into a sketch.
-    let values: Vec<f64> = (0..16_384)
-        .map(|i| 3e8 + ((i * 7919) % 16_384) as f64 * 2.5e4)
+    // Inserting 16,384 claims-like values, spread over four factors of two
+    // in a scrambled order, into a sketch.
+    let values: Vec<f64> = (0..16_384u64)
+        .map(|i| {
+            let u = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            1e8 * 16f64.powf(u)
+        })
         .collect();
     let weights = vec![1.0; values.len()];
     g.throughput(Throughput::Elements(values.len() as u64));
+    // A warm sketch: its buckets already exist, as after the first batches.
+    let mut warm = StatAcc::new(0.0);
+    for _ in 0..4 {
+        warm.add_batch(&values, &weights);
+    }
+    warm.settle();
     g.bench_function("sketch-16k", |b| {
         b.iter_batched(
-            || StatAcc::new(0.0),
+            || warm.clone(),
             |mut s| {
                 s.add_batch(&values, &weights);
                 s.settle();
