@@ -126,6 +126,8 @@ pub struct Workspace {
     active_count: Vec<usize>,
     /// Positions picked in a General group.
     picked: Vec<u32>,
+    /// Each group's number of defaults in the year being drawn.
+    defaults: Vec<u32>,
     /// Swaps made this path in `active`, undone at the next path's start.
     swaps: Vec<(u32, u32, u32)>,
     /// This path's seed for each default year.
@@ -194,6 +196,7 @@ impl Workspace {
             active,
             active_count: vec![0; model.groups.len()],
             picked: Vec::new(),
+            defaults: vec![0; model.groups.len()],
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
             cells: Cells::new(h, &model.pairs),
@@ -319,8 +322,28 @@ impl Workspace {
             self.bank_active[t * banks + b] = self.renew_volume[b] + self.nonrenew_active[b];
         }
         let sqrt_w = self.draw_factors(model, t, rng);
+        // Every group's number of defaults first: the draws do not depend
+        // on each other, so the processor overlaps their table look-ups.
         for (gi, g) in model.groups.iter().enumerate() {
-            if !g.active_in(t) {
+            let n = if g.renew {
+                g.loans.len()
+            } else {
+                self.active_count[gi]
+            };
+            self.defaults[gi] = if !g.active_in(t) || n == 0 {
+                0
+            } else {
+                let x = g.argument(self.z[0], &self.z[1..], sqrt_w);
+                match &g.sampler {
+                    Some(s) => s.sample(x, rng),
+                    None => exact_binomial(n as u32, norm_cdf(x), rng),
+                }
+            };
+        }
+        // Then which loans default, and what they cost.
+        for (gi, g) in model.groups.iter().enumerate() {
+            let k = self.defaults[gi] as usize;
+            if k == 0 {
                 continue;
             }
             let n = if g.renew {
@@ -328,18 +351,6 @@ impl Workspace {
             } else {
                 self.active_count[gi]
             };
-            if n == 0 {
-                continue;
-            }
-            let x = g.argument(self.z[0], &self.z[1..], sqrt_w);
-            let k = match &g.sampler {
-                Some(s) => s.sample(x, rng),
-                None => exact_binomial(n as u32, norm_cdf(x), rng),
-            };
-            if k == 0 {
-                continue;
-            }
-            let k = k as usize;
             match g.kind {
                 GroupKind::Uniform => {
                     let terms = model.terms[g.loans[0] as usize];

@@ -213,7 +213,10 @@ const ALIAS_MASK: u64 = (1 << 10) - 1;
 fn alias_table(weights: &[f64]) -> Box<[u64]> {
     const CELL: u128 = 1 << 64;
     let len = weights.len();
-    assert!(len > 0 && len as u64 <= ALIAS_MASK, "alias table of {len} entries");
+    assert!(
+        len > 0 && len as u64 <= ALIAS_MASK,
+        "alias table of {len} entries"
+    );
     let total: f64 = weights.iter().sum();
     let target = CELL * len as u128;
     let scale = (len as f64) * 18_446_744_073_709_551_616.0 / total;

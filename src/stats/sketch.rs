@@ -261,7 +261,11 @@ impl Sketch {
         }
         for (j, (&b, &v)) in buckets.iter().zip(values).enumerate() {
             let w = weights.map_or(1.0, |w| w[j]);
-            let wfx = if weights.is_some() { fixed_weight(w) } else { ONE };
+            let wfx = if weights.is_some() {
+                fixed_weight(w)
+            } else {
+                ONE
+            };
             if b.is_null() {
                 self.zero += wfx;
             } else {
