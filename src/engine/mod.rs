@@ -74,8 +74,9 @@ pub fn batch_paths(b: u64, paths: u64) -> Range<u64> {
     start..(start + BATCH_PATHS).min(paths)
 }
 
-/// Runs batch `b`: its paths, into `acc`, using `ws` as scratch.
-fn run_batch(
+/// Runs batch `b`: its paths, into `acc`, using `ws` and `buffer` as scratch
+/// (the same batch always gives the same figures, whoever runs it).
+pub fn run_batch(
     model: &Model,
     seed: u64,
     b: u64,
