@@ -4,6 +4,7 @@
 //! within a few reported standard errors; they also check that the reported
 //! errors are themselves right.
 
+mod benchmark;
 mod cli;
 mod determinism;
 mod errors;
