@@ -388,6 +388,54 @@ impl Workspace {
                     }
                     self.cells.book(t, terms.pair, &cell);
                 }
+                GroupKind::Linear {
+                    pair,
+                    bank,
+                    lgd,
+                    rate,
+                    cap,
+                    capped,
+                } => {
+                    // Defaulted exposure, and (when some loan is capped) the
+                    // claims loan by loan.
+                    let exposures = &g.exposures;
+                    let mut exposure = 0.0;
+                    let mut claim = 0.0;
+                    let mut take = |pos: u32| {
+                        // SAFETY: selections give positions below the
+                        // group's size, the length of `exposures`.
+                        let e = unsafe { *exposures.get_unchecked(pos as usize) };
+                        exposure += e;
+                        if capped {
+                            claim += (rate * e).min(cap);
+                        }
+                    };
+                    if g.renew {
+                        self.selector.pick(gi, n as u32, k as u32, rng, &mut take);
+                    } else {
+                        partial_shuffle(
+                            &mut self.active[gi],
+                            gi,
+                            n,
+                            k,
+                            rng,
+                            &mut self.swaps,
+                            &mut take,
+                        );
+                        self.active_count[gi] -= k;
+                        self.nonrenew_active[bank as usize] -= exposure;
+                    }
+                    if !capped {
+                        claim = rate * exposure;
+                    }
+                    let total = Figures {
+                        loss: lgd * exposure,
+                        claim,
+                        recovery: claim * (1.0 - lgd),
+                        exposure,
+                    };
+                    self.cells.book(t, pair, &cell_of(&total, basis));
+                }
                 GroupKind::Simple { pair, bank } => {
                     let mut total = Figures::default();
                     let figures = &g.figures;

@@ -38,6 +38,26 @@ pub enum GroupKind {
         /// The bank of every loan.
         bank: u32,
     },
+    /// One bank, one segment, one fixed LGD, one share and one cap: the
+    /// loans differ only in size. A defaulted loan's figures follow from
+    /// its exposure ([`Group::exposures`]), so the hot loop reads 8 bytes
+    /// per default, and when no loan reaches the cap, the group's claim is
+    /// `rate` times its defaulted exposure.
+    Linear {
+        /// The (bank, segment) pair of every loan.
+        pair: u32,
+        /// The bank of every loan.
+        bank: u32,
+        /// The loss given default.
+        lgd: f64,
+        /// Claim per unit of exposure before the cap: share x LGD on the
+        /// principal-loss basis, the share on outstanding principal.
+        rate: f64,
+        /// The per-loan cap on claims (infinite when none).
+        cap: f64,
+        /// Whether some loan's claim reaches the cap.
+        capped: bool,
+    },
     /// Anything else: each defaulted loan is booked on its own.
     General,
 }
@@ -83,6 +103,9 @@ pub struct Group {
     /// Per loan of the group (same order as `loans`): its figures when its
     /// LGD is fixed (a placeholder for a Beta LGD, drawn at default).
     pub figures: Vec<Figures>,
+    /// Per loan of the group: its exposure (only [`GroupKind::Linear`]
+    /// groups, which keep no `figures`).
+    pub exposures: Vec<f64>,
     /// The exact table sampler of the number of defaults (renewed groups).
     pub sampler: Option<BinomialTable>,
 }
@@ -133,6 +156,7 @@ mod tests {
             term: u32::MAX,
             kind: GroupKind::Uniform,
             figures: vec![],
+            exposures: vec![],
             sampler: None,
         };
         let n = 4001;

@@ -291,6 +291,29 @@ impl Model {
             let first_terms = terms[loans[0] as usize];
             let kind = if loans.iter().all(|&i| terms[i as usize] == first_terms) {
                 GroupKind::Uniform
+            } else if let LgdKind::Fixed(lgd) = first_terms.lgd
+                && loans.iter().all(|&i| {
+                    let t = &terms[i as usize];
+                    t.bank == first_terms.bank
+                        && t.segment == first_terms.segment
+                        && t.lgd == first_terms.lgd
+                        && t.share == first_terms.share
+                        && t.cap == first_terms.cap
+                })
+            {
+                let rate = compensation::basis_amount(comp.basis, 1.0, lgd) * first_terms.share;
+                let capped = loans.iter().any(|&i| {
+                    let t = &terms[i as usize];
+                    t.share * compensation::basis_amount(comp.basis, t.exposure, lgd) >= t.cap
+                });
+                GroupKind::Linear {
+                    pair: first_terms.pair,
+                    bank: first_terms.bank,
+                    lgd,
+                    rate,
+                    cap: first_terms.cap,
+                    capped,
+                }
             } else if loans.iter().all(|&i| {
                 let t = &terms[i as usize];
                 t.bank == first_terms.bank
@@ -306,10 +329,16 @@ impl Model {
             };
             // Loans with a Beta LGD get placeholder figures; their draws
             // are made when they default.
-            let figures = loans
-                .iter()
-                .map(|&i| terms[i as usize].figures(comp.basis))
-                .collect();
+            let (figures, exposures) = if matches!(kind, GroupKind::Linear { .. }) {
+                let e = loans.iter().map(|&i| terms[i as usize].exposure).collect();
+                (Vec::new(), e)
+            } else {
+                let f = loans
+                    .iter()
+                    .map(|&i| terms[i as usize].figures(comp.basis))
+                    .collect();
+                (f, Vec::new())
+            };
             let sampler = renew.then(|| BinomialTable::new(loans.len() as u32));
             groups.push(Group {
                 pd,
@@ -323,6 +352,7 @@ impl Model {
                 term: if renew { u32::MAX } else { term },
                 kind,
                 figures,
+                exposures,
                 sampler,
             });
         }

@@ -85,7 +85,8 @@ fn plan_2017_claims_match_the_closed_form_mean_and_variance() {
         s[k] += claim(l) * claim(l);
     }
     let rule = normal_rule(20_001);
-    let conditional = |pd: f64, z: f64| phi_cdf((phi_inv(pd) - rho.sqrt() * z) / (1.0 - rho).sqrt());
+    let conditional =
+        |pd: f64, z: f64| phi_cdf((phi_inv(pd) - rho.sqrt() * z) / (1.0 - rho).sqrt());
     let mut var_year = 0.0;
     for g in 0..4 {
         var_year += s[g] * pds[g] * (1.0 - pds[g]);

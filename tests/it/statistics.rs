@@ -515,8 +515,11 @@ lgd = { beta = { mean = 0.55, sd = 0.25 } }
 #[test]
 fn loans_that_are_not_renewed_leave_and_mature() {
     // Non-renewed two-year loans over three years: survivors default in
-    // year 2 with PD (1 - PD); none is left in year 3.
-    let text = r#"
+    // year 2 with PD (1 - PD); none is left in year 3. Without a cap, and
+    // with one that binds on the larger loans.
+    for cap in ["", "max_claim_per_loan = 1_000_000"] {
+        let text = format!(
+            r#"
 [scenario]
 name = "run-off"
 horizon_years = 3
@@ -524,32 +527,35 @@ horizon_years = 3
 initial_balance = 1e9
 [compensation]
 pool_share = 0.5
+{cap}
 [dependence]
 correlation = 0.15
 [[segment]]
 name = "varied"
 loans = 600
-exposure = { lognormal = { median = 2_000_000, sigma = 0.7 } }
+exposure = {{ lognormal = {{ median = 2_000_000, sigma = 0.7 }} }}
 pd = 0.05
 lgd = 0.6
 term_years = 2
 renew = false
-"#;
-    let r = run_text(text, 100_000, 19, None);
-    let model = model_of(text);
-    let e = riskpool::model::analytic::expectations(&model);
-    for t in 0..2 {
-        let y = &r.by_year[t];
-        assert_within(
-            &format!("claims in year {}", t + 1),
-            y.claims.mean,
-            e.claims[t],
-            y.claims.std_error.unwrap(),
-            4.0,
+"#
         );
+        let r = run_text(&text, 100_000, 19, None);
+        let model = model_of(&text);
+        let e = riskpool::model::analytic::expectations(&model);
+        for t in 0..2 {
+            let y = &r.by_year[t];
+            assert_within(
+                &format!("claims in year {} ({cap})", t + 1),
+                y.claims.mean,
+                e.claims[t],
+                y.claims.std_error.unwrap(),
+                4.0,
+            );
+        }
+        assert_eq!(r.by_year[2].claims.mean, 0.0);
+        assert_eq!(r.by_year[2].loss.quantiles.p99_9, 0.0);
     }
-    assert_eq!(r.by_year[2].claims.mean, 0.0);
-    assert_eq!(r.by_year[2].loss.quantiles.p99_9, 0.0);
 }
 
 /// A degenerate portfolio in which every loan defaults every year, so one
