@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
+use rand::{Rng, SeedableRng};
 use riskpool::engine::outcome::{Accumulator, BatchBuffer};
 use riskpool::engine::path::Workspace;
 use riskpool::engine::sampler::{BinomialTable, PathRng};
@@ -65,6 +65,20 @@ fn kernels(c: &mut Criterion) {
     let m = model("bench-plan-2017.toml");
     let mut g = c.benchmark_group("kernels");
     g.throughput(Throughput::Elements(1));
+
+    // The random numbers a path uses: one 64-bit Xoshiro256++ number, and
+    // one path-year's generator seeded from 32 bytes of the batch's ChaCha8
+    // stream (BENCHMARKS.md, the RNG-bound estimate).
+    let mut x = PathRng::seed_from_u64(5);
+    g.bench_function("xoshiro256pp-u64", |b| b.iter(|| black_box(x.next_u64())));
+    let mut chacha = ChaCha8Rng::seed_from_u64(5);
+    g.bench_function("path-year-generator", |b| {
+        b.iter(|| {
+            let mut seed = [0u8; 32];
+            chacha.fill_bytes(&mut seed);
+            black_box(PathRng::from_seed(seed))
+        })
+    });
 
     // One path of plan-2017: factors, defaults, ledger, figures.
     let mut ws = Workspace::new(&m);
