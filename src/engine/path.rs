@@ -309,6 +309,7 @@ impl Workspace {
         }
     }
 
+    #[inline(always)]
     fn draw_year(&mut self, model: &Model, t: usize, rng: &mut PathRng) {
         let banks = self.layout.banks;
         let basis = model.scenario.compensation.basis;
