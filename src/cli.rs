@@ -9,7 +9,7 @@ use riskpool::engine::RunOptions;
 use riskpool::error::{Error, InputError};
 use riskpool::model::Model;
 use riskpool::report::{output, progress::Bar, text};
-use riskpool::scenario::{self, Scenario};
+use riskpool::scenario::{self, Method, Scenario};
 
 /// Will the risk-compensation pool last? Monte Carlo answers for lending
 /// risk-compensation fund pools.
@@ -37,7 +37,7 @@ struct ScenarioArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Apply the scenario's [[stress]] of this name; repeat to compare
-    /// several side by side (each on the same random numbers).
+    /// several side by side (with --method plain, each on the same random numbers).
     #[arg(long, value_name = "NAME")]
     stress: Vec<String>,
 }
@@ -56,6 +56,10 @@ struct RunArgs {
     /// Master seed (overrides [simulation] seed).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
+    /// Sampling method (overrides [simulation] method): plain, importance,
+    /// or auto (importance sampling when depletion is rare).
+    #[arg(long, value_name = "METHOD", value_parser = ["plain", "importance", "auto"])]
+    method: Option<String>,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -128,6 +132,12 @@ fn run(args: RunArgs) -> Result<(), Error> {
         }
         if let Some(seed) = args.seed {
             sc.seed = seed;
+        }
+        match args.method.as_deref() {
+            Some("plain") => sc.method = Method::Plain,
+            Some("importance") => sc.method = Method::Importance,
+            Some("auto") => sc.method = Method::Auto,
+            _ => {}
         }
     }
     // Build every model first, so a bad stress stops before any simulation.

@@ -28,14 +28,18 @@ use result::{RunInfo, RunResult};
 
 /// Simulates `model` and builds its result: the library's one-call entry.
 ///
-/// The sampling method is plain Monte Carlo.
+/// The sampling method is the scenario's (`[simulation] method`): plain
+/// Monte Carlo, importance sampling, or `auto`, decided by a short pilot
+/// (see [`engine::importance`]).
 pub fn run(model: &Model, opts: &RunOptions, progress: &dyn Progress) -> Result<RunResult> {
     let started = Instant::now();
-    let acc = engine::simulate(model, opts, progress)?;
+    let plan = engine::importance::plan(model, opts.seed, opts.threads)?;
+    let mixture = plan.importance.then_some(&plan.mixture);
+    let acc = engine::simulate_shifted(model, opts, mixture, progress)?;
     let info = RunInfo {
         threads: engine::thread_count(opts.threads),
         elapsed_seconds: started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    Ok(RunResult::new(model, &acc, opts.seed, "plain", info))
+    Ok(RunResult::new(model, &acc, opts.seed, &plan, info))
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::importance::Plan;
 use crate::engine::outcome::slot;
 use crate::engine::{Accumulator, BATCH_PATHS, GENERATOR};
 use crate::model::Model;
@@ -77,8 +78,47 @@ pub struct ImportanceInfo {
     /// Kish's effective sample size, `(sum w)^2 / sum w^2`.
     pub effective_sample_size: f64,
     /// Estimated variance of plain sampling over that of this run, for the
-    /// depletion probability at equal paths.
+    /// depletion probability at equal paths (null when the run saw no
+    /// depletion).
     pub variance_reduction: Option<f64>,
+    /// The mixture the global factor's yearly innovations were drawn from.
+    pub components: Vec<MixtureComponent>,
+}
+
+/// One component of the importance-sampling mixture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixtureComponent {
+    /// Its probability.
+    pub probability: f64,
+    /// Mean of each default year's global-factor innovation.
+    pub global_factor_shift: Vec<f64>,
+}
+
+impl ImportanceInfo {
+    fn new(acc: &Accumulator, depletion: &Probability, plan: &Plan) -> Self {
+        let n = acc.paths as f64;
+        let (s1, s2) = acc.weight.sums();
+        let effective_sample_size = if s2 > 0.0 { s1 * s1 / s2 } else { 0.0 };
+        let p = depletion.estimate;
+        let variance_reduction = depletion
+            .std_error
+            .filter(|&se| se > 0.0 && p > 0.0)
+            .map(|se| p * (1.0 - p) / (n * se * se))
+            .filter(|r| r.is_finite());
+        ImportanceInfo {
+            effective_sample_size,
+            variance_reduction,
+            components: plan
+                .mixture
+                .components
+                .iter()
+                .map(|c| MixtureComponent {
+                    probability: c.probability,
+                    global_factor_shift: c.shift.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Depletion probabilities.
@@ -259,11 +299,11 @@ impl RunResult {
         model: &Model,
         acc: &Accumulator,
         seed: u64,
-        method: &str,
+        plan: &Plan,
         run: RunInfo,
     ) -> RunResult {
         let n = acc.paths;
-        let weighted = method != "plain";
+        let weighted = plan.importance;
         let sc = &model.scenario;
         let stat = |a: &crate::stats::StatAcc| a.summary(n);
         let prob = |a: &crate::stats::ProbAcc| a.summary(n, weighted);
@@ -320,7 +360,7 @@ impl RunResult {
             paid_over_claims: ratio(totals.paid.mean, totals.claims.mean),
             pool_over_expected_loss: ratio(pool_money, expect.total_loss()),
             pool_over_loss_p99: ratio(pool_money, totals.loss.quantiles.p99),
-            all_claims_paid_probability: prob(&acc.all_paid),
+            all_claims_paid_probability: prob(&acc.some_unpaid).complement(),
         };
         let parties = Parties {
             bank: at(lay.party(0)),
@@ -373,8 +413,8 @@ impl RunResult {
             seed,
             horizon_years: sc.horizon_years,
             ledger_years: model.ledger_years as u32,
-            method: method.to_string(),
-            importance: None,
+            method: if weighted { "importance" } else { "plain" }.to_string(),
+            importance: weighted.then(|| ImportanceInfo::new(acc, &depletion.probability, plan)),
             depletion,
             totals,
             by_year,

@@ -10,6 +10,7 @@
 //! is bit-identical at any thread count and for any split of the batches.
 //! The engine does no IO and reads no clock.
 
+pub mod importance;
 pub mod outcome;
 pub mod path;
 pub mod sampler;
@@ -89,29 +90,50 @@ pub fn run_batch(
     rng.set_stream(b);
     for _ in batch_paths(b, paths) {
         ws.simulate(model, &mut rng);
-        acc.add(&ws.out, 1.0, buffer);
+        acc.add(&ws.out, ws.weight(), buffer);
     }
     acc.flush(buffer);
 }
 
-/// Simulates the requested batches and returns the merged accumulators.
+/// Simulates the requested batches and returns the merged accumulators
+/// (plain sampling).
 pub fn simulate(
     model: &Model,
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Accumulator, Error> {
+    simulate_shifted(model, opts, None, progress)
+}
+
+/// A pool of `threads` worker threads.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Failure(format!("cannot start {threads} worker threads: {e}")))
+}
+
+/// Like [`simulate`], with the global factor's yearly innovations drawn
+/// from `mixture` (importance sampling, see [`importance`]) when it is
+/// given: every path then carries its likelihood ratio as its weight.
+pub fn simulate_shifted(
+    model: &Model,
+    opts: &RunOptions,
+    mixture: Option<&path::Mixture>,
+    progress: &dyn Progress,
+) -> Result<Accumulator, Error> {
     let all = 0..batch_count(opts.paths);
     let range = opts.batches.clone().unwrap_or(all);
     let threads = thread_count(opts.threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Failure(format!("cannot start {threads} worker threads: {e}")))?;
+    let pool = thread_pool(threads)?;
     let next = AtomicU64::new(range.start);
     let end = range.end;
     let parts: Vec<Accumulator> = pool.broadcast(|_| {
         let mut acc = Accumulator::new(model);
         let mut ws = Workspace::new(model);
+        if let Some(mixture) = mixture {
+            ws.set_mixture(mixture);
+        }
         let mut buffer = BatchBuffer::new(acc.layout);
         loop {
             let b = next.fetch_add(1, Ordering::Relaxed);

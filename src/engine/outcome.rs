@@ -260,8 +260,10 @@ pub struct Accumulator {
     pub first_depletion: Vec<ProbAcc>,
     /// Budget exceeded in each ledger year.
     pub budget_exceeded: Vec<ProbAcc>,
-    /// Every approved claim paid in full.
-    pub all_paid: ProbAcc,
+    /// Some approved claim not paid in full (the complement of "every
+    /// approved claim paid in full", estimated this way because under
+    /// importance sampling the rare event is the one to count).
+    pub some_unpaid: ProbAcc,
     /// Bank suspended in any year.
     pub bank_suspended: Vec<ProbAcc>,
     /// Segments' then banks' parts of total claims, for ES contributions.
@@ -291,7 +293,7 @@ impl Accumulator {
             depleted_by: vec![ProbAcc::default(); layout.years],
             first_depletion: vec![ProbAcc::default(); layout.years],
             budget_exceeded: vec![ProbAcc::default(); layout.years],
-            all_paid: ProbAcc::default(),
+            some_unpaid: ProbAcc::default(),
             bank_suspended: vec![ProbAcc::default(); layout.banks],
             claim_parts: Contributions::new(layout.segments + layout.banks),
             alias: layout.alias_candidates(model.scenario.pool.claim_lag_years as usize),
@@ -325,8 +327,8 @@ impl Accumulator {
                 acc.hit(w);
             }
         }
-        if o.values[slot::SHORTFALL] <= 0.0 {
-            self.all_paid.hit(w);
+        if o.values[slot::SHORTFALL] > 0.0 {
+            self.some_unpaid.hit(w);
         }
         for (acc, &s) in self.bank_suspended.iter_mut().zip(&o.bank_suspended) {
             if s {
@@ -375,7 +377,7 @@ impl Accumulator {
         {
             p.flush();
         }
-        self.all_paid.flush();
+        self.some_unpaid.flush();
     }
 
     /// Settles every deferred value (see [`crate::stats::Sketch::settle`]):
@@ -410,7 +412,7 @@ impl Accumulator {
         zip(&mut self.depleted_by, &other.depleted_by);
         zip(&mut self.first_depletion, &other.first_depletion);
         zip(&mut self.budget_exceeded, &other.budget_exceeded);
-        self.all_paid.merge(&other.all_paid);
+        self.some_unpaid.merge(&other.some_unpaid);
         zip(&mut self.bank_suspended, &other.bank_suspended);
         self.claim_parts.merge(&other.claim_parts);
     }

@@ -115,6 +115,100 @@ fn cell_with_lgd(basis_kind: Basis, exposure: f64, lgd: f64, share: f64, cap: f6
     }
 }
 
+/// A mixture of normal distributions `N(shift_k, I)` for the global
+/// factor's yearly innovations (importance sampling).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mixture {
+    /// The components.
+    pub components: Vec<Component>,
+    /// Cumulative probabilities as thresholds on a 64-bit number.
+    thresholds: Vec<u64>,
+}
+
+/// One component of a [`Mixture`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Component {
+    /// Its probability.
+    pub probability: f64,
+    /// Its mean of each default year's global innovation.
+    pub shift: Vec<f64>,
+    /// `ln probability - |shift|^2 / 2`.
+    log_scale: f64,
+}
+
+impl Mixture {
+    /// A mixture of `(probability, shift)` pairs (probabilities are
+    /// normalised to add up to one).
+    pub fn new(parts: Vec<(f64, Vec<f64>)>) -> Self {
+        let total: f64 = parts.iter().map(|p| p.0).sum();
+        let mut acc = 0.0;
+        let mut thresholds = Vec::with_capacity(parts.len());
+        let components: Vec<Component> = parts
+            .into_iter()
+            .map(|(p, shift)| {
+                let probability = p / total;
+                acc += probability;
+                thresholds.push(if acc >= 1.0 {
+                    u64::MAX
+                } else {
+                    (acc * 18_446_744_073_709_551_616.0) as u64
+                });
+                let norm2: f64 = shift.iter().map(|m| m * m).sum();
+                Component {
+                    probability,
+                    log_scale: probability.ln() - 0.5 * norm2,
+                    shift,
+                }
+            })
+            .collect();
+        if let Some(last) = thresholds.last_mut() {
+            *last = u64::MAX;
+        }
+        Self {
+            components,
+            thresholds,
+        }
+    }
+
+    /// The component a 64-bit random number picks.
+    #[inline]
+    fn pick(&self, u: u64) -> usize {
+        self.thresholds
+            .iter()
+            .position(|&t| u < t)
+            .unwrap_or(self.thresholds.len() - 1)
+    }
+
+    /// The likelihood ratio of innovations `eta`: `phi(eta) / sum_k p_k
+    /// phi(eta - shift_k)` = `1 / sum_k exp(ln p_k - |shift_k|^2 / 2 +
+    /// shift_k . eta)`, summed stably in logs; 1 for an empty mixture.
+    pub fn weight(&self, eta: &[f64]) -> f64 {
+        if self.components.is_empty() {
+            return 1.0;
+        }
+        let mut best = f64::NEG_INFINITY;
+        let mut terms = [0.0f64; 64];
+        let many = self.components.len() > terms.len();
+        let mut exps = Vec::new();
+        for (k, c) in self.components.iter().enumerate() {
+            let e = c.log_scale + c.shift.iter().zip(eta).map(|(m, x)| m * x).sum::<f64>();
+            if many {
+                exps.push(e);
+            } else {
+                terms[k] = e;
+            }
+            best = best.max(e);
+        }
+        let list = if many {
+            &exps[..]
+        } else {
+            &terms[..self.components.len()]
+        };
+        let sum: f64 = list.iter().map(|&e| (e - best).exp()).sum();
+        (-(best + sum.ln())).exp()
+    }
+}
+
 /// Scratch memory for simulating paths of one model.
 pub struct Workspace {
     layout: Layout,
@@ -158,6 +252,13 @@ pub struct Workspace {
     paid_fraction: Vec<f64>,
     betas: Vec<Beta<f64>>,
     chi2: Option<(f64, ChiSquared<f64>)>,
+    /// Importance sampling: the mixture the global factor's yearly
+    /// innovations are drawn from (empty for plain sampling).
+    mixture: Mixture,
+    /// This path's mean of each year's global innovation (its component's).
+    shift: Vec<f64>,
+    /// This path's global innovations, as drawn.
+    eta: Vec<f64>,
     /// The outcome of the last path.
     pub out: PathOutcome,
 }
@@ -232,8 +333,33 @@ impl Workspace {
                 )),
                 Copula::Gaussian => None,
             },
+            mixture: Mixture::default(),
+            shift: vec![0.0; h],
+            eta: vec![0.0; h],
             out: PathOutcome::new(layout),
         }
+    }
+
+    /// Samples the global factor's yearly innovations from `mixture`
+    /// instead of `N(0, I)` (importance sampling; see [`super::importance`]);
+    /// the path's likelihood ratio is then [`Workspace::weight`]. Years whose
+    /// global factor a stress pins are not shifted.
+    pub fn set_mixture(&mut self, mixture: &Mixture) {
+        debug_assert!(
+            mixture
+                .components
+                .iter()
+                .all(|c| c.shift.len() == self.shift.len())
+        );
+        self.mixture = mixture.clone();
+        self.shift.fill(0.0);
+    }
+
+    /// The likelihood ratio of the last path: the density of its global
+    /// innovations under the model over their density under the mixture
+    /// (1 for plain sampling).
+    pub fn weight(&self) -> f64 {
+        self.mixture.weight(&self.eta)
     }
 
     /// Simulates the next path of a batch, leaving its figures in
@@ -249,6 +375,13 @@ impl Workspace {
     /// ChaCha8.
     pub fn simulate(&mut self, model: &Model, stream: &mut ChaCha8Rng) {
         self.reset(model);
+        if !self.mixture.components.is_empty() {
+            // The path's component: from the batch's stream, read only under
+            // importance sampling (plain paths read the same words as ever).
+            let k = self.mixture.pick(stream.next_u64());
+            self.shift
+                .copy_from_slice(&self.mixture.components[k].shift);
+        }
         for seed in &mut self.seeds {
             stream.fill_bytes(seed);
         }
@@ -293,8 +426,14 @@ impl Workspace {
         let f = &model.factors;
         let phi = f.persistence;
         let keep = (1.0 - phi * phi).sqrt();
-        for z in &mut self.z {
-            let eta: f64 = StandardNormal.sample(rng);
+        for (k, z) in self.z.iter_mut().enumerate() {
+            let mut eta: f64 = StandardNormal.sample(rng);
+            if k == 0 {
+                if f.pins[t].is_none() {
+                    eta += self.shift[t];
+                }
+                self.eta[t] = eta;
+            }
             *z = if t == 0 { eta } else { phi * *z + keep * eta };
         }
         if let Some(pin) = f.pins[t] {

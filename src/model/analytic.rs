@@ -52,10 +52,33 @@ pub fn capped_beta_mean(a: f64, cap: f64, alpha: f64, beta: f64) -> f64 {
     a * mean * beta_reg(alpha + 1.0, beta, x) + cap * (1.0 - beta_reg(alpha, beta, x))
 }
 
+/// Loan `i`'s expected LGD and expected own claim (capped) when it
+/// defaults.
+pub fn per_default(model: &Model, i: usize) -> (f64, f64) {
+    let basis = model.scenario.compensation.basis;
+    let terms = &model.terms[i];
+    match terms.lgd {
+        LgdKind::Fixed(lgd) => (
+            lgd,
+            (terms.share * basis_amount(basis, terms.exposure, lgd)).min(terms.cap),
+        ),
+        LgdKind::Beta(b) => {
+            let (alpha, beta) = model.betas[b];
+            let mean = alpha / (alpha + beta);
+            let claim = match basis {
+                Basis::PrincipalLoss => {
+                    capped_beta_mean(terms.share * terms.exposure, terms.cap, alpha, beta)
+                }
+                Basis::OutstandingPrincipal => (terms.share * terms.exposure).min(terms.cap),
+            };
+            (mean, claim)
+        }
+    }
+}
+
 /// Expected loss and claims of a model, by default year.
 pub fn expectations(model: &Model) -> Expectations {
     let h = model.horizon;
-    let basis = model.scenario.compensation.basis;
     let mut e = Expectations {
         loss: vec![0.0; h],
         claims: vec![0.0; h],
@@ -63,25 +86,9 @@ pub fn expectations(model: &Model) -> Expectations {
         claims_by_segment: vec![0.0; model.portfolio.segments.len()],
         loss_by_segment: vec![0.0; model.portfolio.segments.len()],
     };
-    for (loan, terms) in model.portfolio.loans.iter().zip(&model.terms) {
+    for (i, (loan, terms)) in model.portfolio.loans.iter().zip(&model.terms).enumerate() {
         let pd = loan.pd;
-        let (mean_lgd, claim) = match terms.lgd {
-            LgdKind::Fixed(lgd) => (
-                lgd,
-                (terms.share * basis_amount(basis, terms.exposure, lgd)).min(terms.cap),
-            ),
-            LgdKind::Beta(i) => {
-                let (alpha, beta) = model.betas[i];
-                let mean = alpha / (alpha + beta);
-                let claim = match basis {
-                    Basis::PrincipalLoss => {
-                        capped_beta_mean(terms.share * terms.exposure, terms.cap, alpha, beta)
-                    }
-                    Basis::OutstandingPrincipal => (terms.share * terms.exposure).min(terms.cap),
-                };
-                (mean, claim)
-            }
-        };
+        let (mean_lgd, claim) = per_default(model, i);
         let loss = terms.exposure * mean_lgd;
         let years = if loan.renew {
             h

@@ -69,16 +69,29 @@ pub fn summary(r: &RunResult) -> String {
         amount_words(p.expected_loss),
         amount_words(p.expected_claims)
     );
+    let method = match r.method.as_str() {
+        "importance" => "importance-sampled",
+        _ => "plain Monte Carlo",
+    };
     let _ = writeln!(
         out,
-        "  Simulated   {} paths, seed {}, {} Monte Carlo, {:.1} s on {} thread{}",
+        "  Simulated   {} paths, seed {}, {method}, {:.1} s on {} thread{}",
         count(r.paths),
         r.seed,
-        r.method,
         r.run.elapsed_seconds,
         r.run.threads,
         if r.run.threads == 1 { "" } else { "s" }
     );
+    if let Some(is) = &r.importance {
+        let reduction = is
+            .variance_reduction
+            .map_or_else(|| "not measurable".to_string(), |v| format!("{v:.0}x"));
+        let _ = writeln!(
+            out,
+            "              (global factor shifted; effective sample {}, variance of the\n               depletion estimate {reduction} smaller than plain sampling's)",
+            count(is.effective_sample_size.round() as u64),
+        );
+    }
 
     let _ = writeln!(out, "\nWill the pool last?");
     let _ = writeln!(

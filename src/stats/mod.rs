@@ -185,6 +185,11 @@ impl ProbAcc {
         self.w2.merge(&other.w2);
     }
 
+    /// The exact sums of the weights and of their squares.
+    pub fn sums(&self) -> (f64, f64) {
+        (self.w1.value(), self.w2.value())
+    }
+
     /// The estimated probability over `paths` paths.
     pub fn estimate(&self, paths: u64) -> f64 {
         if paths == 0 {
@@ -227,6 +232,17 @@ impl ProbAcc {
             estimate: p,
             std_error: Some(se),
             ci95: wilson(p.clamp(0.0, 1.0), n_eff),
+        }
+    }
+}
+
+impl Probability {
+    /// The probability of the complementary event.
+    pub fn complement(&self) -> Probability {
+        Probability {
+            estimate: 1.0 - self.estimate,
+            std_error: self.std_error,
+            ci95: [1.0 - self.ci95[1], 1.0 - self.ci95[0]],
         }
     }
 }

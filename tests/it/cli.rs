@@ -50,8 +50,12 @@ fn run_prints_a_summary_and_writes_every_result_field() {
     assert_eq!(r["schema"], "riskpool.result.v1");
     assert_eq!(r["paths"], 5000);
     assert_eq!(r["seed"], 2017);
-    assert_eq!(r["method"], "plain");
-    assert!(r["importance"].is_null());
+    // Depletion is rare here, so `auto` (the default) samples by importance.
+    assert_eq!(r["method"], "importance");
+    let is = &r["importance"];
+    assert!(is["effective_sample_size"].as_f64().unwrap() > 100.0);
+    assert!(is["variance_reduction"].as_f64().unwrap() > 1.0);
+    assert!(!is["components"].as_array().unwrap().is_empty());
     for key in [
         "scenario",
         "depletion",

@@ -22,7 +22,12 @@ fn without_run(r: &riskpool::result::RunResult) -> String {
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
     let text = shipped();
-    let one = without_run(&run_text(&text, 20_000, 7, Some(1)));
+    let first = run_text(&text, 20_000, 7, Some(1));
+    // Importance-sampled (`auto`): the pilot and the weights too.
+    assert_eq!(first.method, "importance");
+    let one = without_run(&first);
+    let plain = text.replace("[simulation]", "[simulation]\nmethod = \"plain\"");
+    assert_ne!(one, without_run(&run_text(&plain, 20_000, 7, Some(1))));
     for threads in [2, 3, 8] {
         assert_eq!(
             one,
@@ -42,14 +47,21 @@ fn results_do_not_depend_on_how_batches_are_split() {
         threads: Some(threads),
         batches,
     };
-    let whole = engine::simulate(&model, &opts(None, 2), &NoProgress).unwrap();
-    for cut in [1, 4, 9] {
-        let a = engine::simulate(&model, &opts(Some(0..cut), 1), &NoProgress).unwrap();
-        let b = engine::simulate(&model, &opts(Some(cut..10), 2), &NoProgress).unwrap();
-        let mut merged = Accumulator::new(&model);
-        merged.merge(&b);
-        merged.merge(&a);
-        assert_eq!(merged, whole, "split at batch {cut}");
+    let plan = engine::importance::plan(&model, 9, Some(2)).unwrap();
+    assert!(plan.importance);
+    for mixture in [None, Some(&plan.mixture)] {
+        let run = |batches, threads| {
+            engine::simulate_shifted(&model, &opts(batches, threads), mixture, &NoProgress).unwrap()
+        };
+        let whole = run(None, 2);
+        for cut in [1, 4, 9] {
+            let a = run(Some(0..cut), 1);
+            let b = run(Some(cut..10), 2);
+            let mut merged = Accumulator::new(&model);
+            merged.merge(&b);
+            merged.merge(&a);
+            assert_eq!(merged, whole, "split at batch {cut}");
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod determinism;
 mod errors;
 mod exact;
+mod importance;
 mod regressions;
 mod rules;
 mod statistics;
