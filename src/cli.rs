@@ -1,14 +1,15 @@
 //! Command-line arguments (the only module that knows clap) and the glue
 //! from them to the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
 use riskpool::engine::RunOptions;
 use riskpool::error::{Error, InputError};
 use riskpool::model::Model;
-use riskpool::report::{output, progress::Bar, text};
+use riskpool::report::{charts, html, output, progress::Bar, tables, text};
+use riskpool::result::RunResult;
 use riskpool::scenario::{self, Method, Scenario};
 
 /// Will the risk-compensation pool last? Monte Carlo answers for lending
@@ -26,6 +27,34 @@ enum Command {
     Run(RunArgs),
     /// Validate a scenario and print what it resolves to (no simulation).
     Check(CheckArgs),
+    /// Re-print a saved result file; draw its charts, tables or HTML page.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Write CSV tables (totals, by_year, by_bank, by_segment) into DIR.
+    /// With several --stress, one sub-directory per stress.
+    #[arg(long, value_name = "DIR")]
+    csv: Option<PathBuf>,
+    /// Draw SVG charts into DIR. With several --stress, one sub-directory
+    /// per stress.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Write one self-contained HTML page (summary, tables, charts) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A result file written by `run --json`.
+    result: PathBuf,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -50,6 +79,8 @@ struct RunArgs {
     /// per stress: FILE's name gets `-NAME` before its extension.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
     /// Number of paths (overrides [simulation] paths).
     #[arg(long, value_name = "N")]
     paths: Option<u64>,
@@ -80,6 +111,7 @@ pub fn main() -> Result<(), Error> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Report(args) => report(args),
     }
 }
 
@@ -171,6 +203,26 @@ fn run(args: RunArgs) -> Result<(), Error> {
             written.push(target);
         }
     }
+    for r in &results {
+        let sub = |dir: &PathBuf| match (&r.scenario.stress, several) {
+            (Some(name), true) => dir.join(name),
+            _ => dir.clone(),
+        };
+        let html = args
+            .out
+            .html
+            .as_ref()
+            .map(|f| match (&r.scenario.stress, several) {
+                (Some(name), true) => with_suffix(f, name),
+                _ => f.clone(),
+            });
+        written.extend(write_outputs(
+            r,
+            args.out.csv.as_ref().map(sub).as_deref(),
+            args.out.plots.as_ref().map(sub).as_deref(),
+            html.as_deref(),
+        )?);
+    }
     if !args.quiet {
         if several {
             print!("{}", text::comparison(&results));
@@ -178,7 +230,72 @@ fn run(args: RunArgs) -> Result<(), Error> {
             print!("{}", text::summary(&results[0]));
         }
         for path in written {
-            println!("Result written to {}", path.display());
+            println!("Written: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes the tables, charts and page a result was asked for; returns the
+/// files written.
+fn write_outputs(
+    r: &RunResult,
+    csv: Option<&Path>,
+    plots: Option<&Path>,
+    html: Option<&Path>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    if let Some(dir) = csv {
+        written.extend(tables::write_tables(dir, r)?);
+    }
+    if let Some(dir) = plots {
+        written.extend(charts::write_charts(dir, &charts::run_charts(r)?)?);
+    }
+    if let Some(file) = html {
+        output::write_atomic(file, html::page(r)?.as_bytes())?;
+        written.push(file.to_path_buf());
+    }
+    Ok(written)
+}
+
+fn report(args: ReportArgs) -> Result<(), Error> {
+    let origin = args.result.display().to_string();
+    let bytes = std::fs::read(&args.result)
+        .map_err(|e| InputError::new(&origin, format!("cannot read the result file: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        InputError::new(
+            format!("{origin}:{}:{}", e.line(), e.column()),
+            format!("not a JSON result file: {e}"),
+        )
+    })?;
+    let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+    if schema != riskpool::result::SCHEMA {
+        return Err(InputError::new(
+            &origin,
+            format!(
+                "schema is {schema:?}; riskpool {} reads {:?} (a file written by `riskpool run --json`)",
+                env!("CARGO_PKG_VERSION"),
+                riskpool::result::SCHEMA
+            ),
+        )
+        .into());
+    }
+    let r: RunResult = serde_json::from_value(value).map_err(|e| {
+        InputError::new(
+            &origin,
+            format!("the result file is incomplete or damaged: {e}"),
+        )
+    })?;
+    let written = write_outputs(
+        &r,
+        args.out.csv.as_deref(),
+        args.out.plots.as_deref(),
+        args.out.html.as_deref(),
+    )?;
+    if !args.quiet {
+        print!("{}", text::summary(&r));
+        for path in written {
+            println!("Written: {}", path.display());
         }
     }
     Ok(())

@@ -51,6 +51,9 @@ pub struct RunResult {
     pub by_segment: Vec<SegmentEntry>,
     /// The portfolio and its analytic expectations.
     pub portfolio: PortfolioInfo,
+    /// Finer views of two distributions, for charts.
+    #[serde(default)]
+    pub distributions: Distributions,
     /// What fixes the values for a seed.
     pub engine: EngineInfo,
     /// How this run went (the only part that varies between identical runs).
@@ -264,6 +267,28 @@ pub struct PortfolioInfo {
     pub expected_claims: f64,
 }
 
+/// Levels of the claims quantile curve in [`Distributions::claims`], in
+/// ten-thousandths.
+pub const CURVE_LEVELS: [u128; 27] = [
+    10, 100, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 7500, 8000, 8500, 9000, 9250, 9500,
+    9600, 9700, 9750, 9800, 9850, 9900, 9950, 9975, 9990, 9995, 9999,
+];
+
+/// Levels of the balance fan in [`Distributions::balance_fan`], in
+/// ten-thousandths: 1, 5, 10, 25, 50, 75, 90, 95 and 99%.
+pub const FAN_LEVELS: [u128; 9] = [100, 500, 1000, 2500, 5000, 7500, 9000, 9500, 9900];
+
+/// Quantile curves for charts (the same sketches as the reported quantiles).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distributions {
+    /// Total claims over the ledger years: `[level, quantile]` pairs at
+    /// [`CURVE_LEVELS`].
+    pub claims: Vec<[f64; 2]>,
+    /// Per ledger year, the balance at the end of the year: `[level,
+    /// quantile]` pairs at [`FAN_LEVELS`].
+    pub balance_fan: Vec<Vec<[f64; 2]>>,
+}
+
 /// What fixes the values for a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EngineInfo {
@@ -430,6 +455,28 @@ impl RunResult {
                 pool_money,
                 expected_loss: expect.total_loss(),
                 expected_claims: expect.total_claims(),
+            },
+            distributions: {
+                let total = u128::from(n) * crate::stats::ONE;
+                let curve = |i: usize, levels: &[u128]| -> Vec<[f64; 2]> {
+                    if n == 0 {
+                        return Vec::new();
+                    }
+                    let sketch = acc.stat(i).sketch();
+                    levels
+                        .iter()
+                        .filter_map(|&l| {
+                            let q = sketch.quantile(l, 10_000, total)?;
+                            Some([l as f64 / 10_000.0, q])
+                        })
+                        .collect()
+                };
+                Distributions {
+                    claims: curve(lay.total(slot::CLAIMS), &CURVE_LEVELS),
+                    balance_fan: (0..model.ledger_years)
+                        .map(|t| curve(lay.year(t, slot::BALANCE), &FAN_LEVELS))
+                        .collect(),
+                }
             },
             engine: EngineInfo {
                 generator: GENERATOR.to_string(),

@@ -1,8 +1,11 @@
 //! Everything a person reads: the text summary, number formatting, output
 //! files written whole or not at all, and the progress bar.
 
+pub mod charts;
+pub mod html;
 pub mod output;
 pub mod progress;
+pub mod tables;
 pub mod text;
 
 /// The word for the scenario's currency in prose ("yuan" for CNY).
