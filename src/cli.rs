@@ -5,12 +5,17 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use riskpool::analysis::solve;
+use riskpool::analysis::sweep::{self, SweepRow, Vary};
+use riskpool::analysis::{Reading, Setting, Subject, Target};
 use riskpool::engine::RunOptions;
 use riskpool::error::{Error, InputError};
 use riskpool::model::Model;
+use riskpool::report::decimal;
 use riskpool::report::{charts, html, output, progress::Bar, tables, text};
 use riskpool::result::RunResult;
 use riskpool::scenario::{self, Method, Scenario};
+use std::io::IsTerminal;
 
 /// Will the risk-compensation pool last? Monte Carlo answers for lending
 /// risk-compensation fund pools.
@@ -29,6 +34,83 @@ enum Command {
     Check(CheckArgs),
     /// Re-print a saved result file; draw its charts, tables or HTML page.
     Report(ReportArgs),
+    /// Find the smallest pool (or the largest plan) that meets a target.
+    Solve(SolveArgs),
+    /// Run a grid of designs: one row of headline figures per point.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Number of paths per run (overrides [simulation] paths).
+    #[arg(long, value_name = "N")]
+    paths: Option<u64>,
+    /// Master seed (overrides [simulation] seed).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Sampling method (overrides [simulation] method).
+    #[arg(long, value_name = "METHOD", value_parser = ["plain", "importance", "auto"])]
+    method: Option<String>,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SolveArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// The setting to solve for: pool.initial_balance, pool.annual_top_up
+    /// (the same amount every ledger year after the first) or plan.scale
+    /// (every loan's exposure multiplied; the answer is the largest).
+    #[arg(long = "for", value_name = "KEY")]
+    for_key: String,
+    /// The target, e.g. depletion<=0.01, coverage>=0.95, all_paid>=0.99,
+    /// shortfall.p99<=5e7 (QUANTITY.mean or .p50/.p90/.p95/.p99/.p99_9).
+    #[arg(long, value_name = "METRIC<=X")]
+    target: String,
+    /// Override a scenario key (repeatable), as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Apply the scenario's [[stress]] of this name.
+    #[arg(long, value_name = "NAME")]
+    stress: Option<String>,
+    /// Write the answer as JSON (riskpool.solve.v1) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// A key and its values, e.g. pool.initial_balance=4e8,6e8,8e8 or
+    /// plan.scale=0.5,1,1.5 (repeatable: the grid of every combination).
+    #[arg(long, value_name = "KEY=V1,V2,...", required = true)]
+    vary: Vec<String>,
+    /// Override a scenario key (repeatable), as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Apply the scenario's [[stress]] of this name.
+    #[arg(long, value_name = "NAME")]
+    stress: Option<String>,
+    /// Write the rows as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write the rows as JSON (riskpool.sweep.v1) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw the sweep's chart into DIR: depletion against one numeric key,
+    /// or a heatmap over two keys.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    #[command(flatten)]
+    sim: SimArgs,
 }
 
 #[derive(Args)]
@@ -112,6 +194,8 @@ pub fn main() -> Result<(), Error> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Report(args) => report(args),
+        Command::Solve(args) => solve(args),
+        Command::Sweep(args) => sweep(args),
     }
 }
 
@@ -294,6 +378,145 @@ fn report(args: ReportArgs) -> Result<(), Error> {
     )?;
     if !args.quiet {
         print!("{}", text::summary(&r));
+        for path in written {
+            println!("Written: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The scenario with `--set`, `--stress`, `--paths`, `--seed` and
+/// `--method` applied, and the run options.
+fn resolve(
+    path: &Path,
+    set: &[String],
+    stress: Option<&str>,
+    sim: &SimArgs,
+) -> Result<(Scenario, RunOptions), Error> {
+    let mut sc = scenario::load(path, set)?;
+    if let Some(name) = stress {
+        sc = sc.with_stress(name)?;
+    }
+    if let Some(paths) = sim.paths {
+        if paths == 0 || paths > scenario::MAX_PATHS {
+            return Err(InputError::new(
+                "--paths",
+                format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
+            )
+            .into());
+        }
+        sc.paths = paths;
+    }
+    if sim.threads == Some(0) {
+        return Err(InputError::new("--threads", "must be at least 1").into());
+    }
+    if let Some(seed) = sim.seed {
+        sc.seed = seed;
+    }
+    match sim.method.as_deref() {
+        Some("plain") => sc.method = Method::Plain,
+        Some("importance") => sc.method = Method::Importance,
+        Some("auto") => sc.method = Method::Auto,
+        _ => {}
+    }
+    let opts = RunOptions {
+        paths: sc.paths,
+        seed: sc.seed,
+        threads: sim.threads,
+        batches: None,
+    };
+    Ok((sc, opts))
+}
+
+fn solve(args: SolveArgs) -> Result<(), Error> {
+    let setting = Setting::parse(&args.for_key)?;
+    let target = Target::parse(&args.target)?;
+    let (sc, opts) = resolve(&args.scenario, &args.set, args.stress.as_deref(), &args.sim)?;
+    let subject = Subject::new(&sc)?;
+    let talk = !args.sim.quiet && std::io::stderr().is_terminal();
+    let key = setting.key();
+    let progress = |x: f64, r: &Reading| {
+        if talk {
+            eprintln!(
+                "  tried {key} = {}: {} {}",
+                decimal(x, if setting.largest() { 4 } else { 0 }),
+                if r.meets() { "meets" } else { "misses" },
+                target.text
+            );
+        }
+    };
+    let answer = solve::solve(&subject, setting, &target, &opts, &progress)?;
+    if let Some(path) = &args.json {
+        output::write_json(path, &answer)?;
+    }
+    if !args.sim.quiet {
+        print!("{}", text::solved(&answer, &sc.currency));
+        if let Some(path) = &args.json {
+            println!("Written: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn sweep(args: SweepArgs) -> Result<(), Error> {
+    let varies = args
+        .vary
+        .iter()
+        .map(|v| Vary::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Checks the base scenario and the options once.
+    let (sc, opts) = resolve(&args.scenario, &args.set, args.stress.as_deref(), &args.sim)?;
+    let mut set = args.set.clone();
+    if let Some(m) = &args.sim.method {
+        set.push(format!("simulation.method=\"{m}\""));
+    }
+    let talk = !args.sim.quiet && std::io::stderr().is_terminal();
+    let progress = |i: usize, n: usize, row: &SweepRow| {
+        if talk {
+            eprintln!("  point {} of {n}: {}", i + 1, row.values.join(", "));
+        }
+    };
+    let result = sweep::sweep(
+        &args.scenario,
+        &set,
+        args.stress.as_deref(),
+        &varies,
+        &opts,
+        &progress,
+    )?;
+    let mut written = Vec::new();
+    if let Some(path) = &args.csv {
+        output::write_atomic(path, &sweep::csv(&result)?)?;
+        written.push(path.clone());
+    }
+    if let Some(path) = &args.json {
+        output::write_json(path, &result)?;
+        written.push(path.clone());
+    }
+    if let Some(dir) = &args.plots {
+        let points: Vec<charts::SweepPoint> = result
+            .rows
+            .iter()
+            .map(|r| charts::SweepPoint {
+                values: r.values.clone(),
+                numbers: r
+                    .values
+                    .iter()
+                    .map(|v| v.replace('_', "").parse::<f64>().ok())
+                    .collect(),
+                depletion: r.depletion,
+                ci95: r.depletion_ci95,
+            })
+            .collect();
+        match charts::sweep_chart(&sc.name, &result.keys, &points)? {
+            Some(chart) => written.extend(charts::write_charts(dir, &[chart])?),
+            None => eprintln!(
+                "riskpool: no chart for this sweep (charts need one numeric key or two keys)"
+            ),
+        }
+    }
+    if !args.sim.quiet {
+        print!("{}", text::swept(&result, &sc.currency));
         for path in written {
             println!("Written: {}", path.display());
         }

@@ -8,6 +8,7 @@
 //! The binary (`src/main.rs`) is a thin layer over this library; see
 //! `ARCHITECTURE.md` for the map.
 
+pub mod analysis;
 pub mod engine;
 pub mod error;
 pub(crate) mod fasthash;

@@ -104,6 +104,13 @@ pub struct Model {
 impl Model {
     /// Builds the model of a validated scenario.
     pub fn build(scenario: &Scenario) -> Result<Model, InputError> {
+        let (scenario, portfolio) = Self::portfolio_of(scenario)?;
+        Self::from_portfolio(&scenario, portfolio)
+    }
+
+    /// The loans of a scenario, before any stress, and the scenario whose
+    /// hash includes the tape's contents when the loans come from a tape.
+    pub fn portfolio_of(scenario: &Scenario) -> Result<(Scenario, Portfolio), InputError> {
         match &scenario.tape {
             Some(path) => {
                 let (portfolio, digest) = tape::load(scenario, path)?;
@@ -114,9 +121,9 @@ impl Model {
                 sha2::Digest::update(&mut hasher, b"\n--tape\n");
                 sha2::Digest::update(&mut hasher, digest);
                 with_tape.sha256 = crate::scenario::hex(&sha2::Digest::finalize(hasher));
-                Self::from_portfolio(&with_tape, portfolio)
+                Ok((with_tape, portfolio))
             }
-            None => Self::from_portfolio(scenario, Portfolio::from_segments(scenario)),
+            None => Ok((scenario.clone(), Portfolio::from_segments(scenario))),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{amount_words, count, currency_word, millions, percent};
+use super::{amount_words, count, currency_word, decimal, millions, percent};
 use crate::model::Model;
 use crate::model::analytic;
 use crate::result::RunResult;
@@ -498,5 +498,137 @@ pub fn comparison(results: &[RunResult]) -> String {
     row(&format!("Final balance, mean (million {unit})"), &|r| {
         millions(r.totals.final_balance.mean)
     });
+    out
+}
+
+/// An amount or a plan scale, as `solve` and `sweep` print it.
+fn setting_words(key: &str, x: f64, unit: &str) -> String {
+    if key == "plan.scale" {
+        format!("{}x the plan", decimal(x, 4))
+    } else {
+        format!("{} {unit}", amount_words(x))
+    }
+}
+
+/// The answer of `riskpool solve`.
+pub fn solved(s: &crate::analysis::solve::SolveResult, currency: &str) -> String {
+    let unit = currency_word(currency);
+    let mut out = String::new();
+    let what = if s.for_key == "plan.scale" {
+        "Largest plan"
+    } else {
+        "Smallest"
+    };
+    let _ = writeln!(out, "{}", s.scenario);
+    let _ = writeln!(
+        out,
+        "  {what} {} meeting {}: {}",
+        s.for_key,
+        s.target,
+        setting_words(&s.for_key, s.value, &unit)
+    );
+    let _ = writeln!(
+        out,
+        "  Settings the simulation cannot tell apart from it (95%): {} to {}",
+        setting_words(&s.for_key, s.interval95[0], &unit),
+        setting_words(&s.for_key, s.interval95[1], &unit)
+    );
+    let achieved = if s.target.starts_with("depletion")
+        || s.target.starts_with("all_paid")
+        || s.target.starts_with("coverage")
+    {
+        percent(s.achieved)
+    } else {
+        format!("{} {unit}", amount_words(s.achieved))
+    };
+    let se = s.achieved_std_error.map_or_else(String::new, |e| {
+        if s.target.starts_with("depletion")
+            || s.target.starts_with("all_paid")
+            || s.target.starts_with("coverage")
+        {
+            format!(" (standard error {})", percent(e))
+        } else {
+            format!(" (standard error {} {unit})", amount_words(e))
+        }
+    });
+    let _ = writeln!(out, "  There: {achieved}{se}");
+    let leverage = s.leverage.map_or_else(
+        || "no pool money".to_string(),
+        |l| format!("leverage {l:.1}x"),
+    );
+    let _ = writeln!(
+        out,
+        "  Lending {} {unit}, pool money {} {unit}, {leverage}",
+        amount_words(s.lending),
+        amount_words(s.pool_money)
+    );
+    let _ = writeln!(
+        out,
+        "  {} candidates of {} paths each, seed {}, {} sampling on common random numbers",
+        s.evaluations,
+        count(s.paths),
+        s.seed,
+        s.method
+    );
+    out
+}
+
+/// The rows of `riskpool sweep`.
+pub fn swept(s: &crate::analysis::sweep::SweepResult, currency: &str) -> String {
+    let unit = currency_word(currency);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} points, {} paths each, seed {}",
+        s.scenario,
+        s.rows.len(),
+        count(s.paths),
+        s.seed
+    );
+    let _ = writeln!(out, "Money in million {unit}");
+    let width: Vec<usize> = s
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            s.rows
+                .iter()
+                .map(|r| r.values[i].len())
+                .chain([k.len()])
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+    let mut head = String::from(" ");
+    for (k, w) in s.keys.iter().zip(&width) {
+        let _ = write!(head, " {k:>w$}");
+    }
+    let _ = writeln!(
+        out,
+        "{head} {:>10} {:>22} {:>9} {:>10} {:>10} {:>10} {:>9}",
+        "run dry", "95% interval", "paid/cl.", "claims", "claims 99%", "shortfall", "leverage"
+    );
+    for r in &s.rows {
+        let mut line = String::from(" ");
+        for (v, w) in r.values.iter().zip(&width) {
+            let _ = write!(line, " {v:>w$}");
+        }
+        let _ = writeln!(
+            out,
+            "{line} {:>10} {:>22} {:>9} {:>10} {:>10} {:>10} {:>9}",
+            percent(r.depletion),
+            format!(
+                "[{}, {}]",
+                percent(r.depletion_ci95[0]),
+                percent(r.depletion_ci95[1])
+            ),
+            r.paid_over_claims.map_or_else(|| "n/a".into(), percent),
+            millions(r.claims_mean),
+            millions(r.claims_p99),
+            millions(r.shortfall_mean),
+            r.leverage
+                .map_or_else(|| "n/a".into(), |l| format!("{l:.1}x")),
+        );
+    }
     out
 }

@@ -404,6 +404,25 @@ impl Sketch {
         out
     }
 
+    /// The weight of the values above `x`, as a fraction of `total` (see
+    /// [`Sketch::quantile`]): whole buckets above `x`, and the bucket holding
+    /// `x` in proportion to the part of its range above `x` (so the answer
+    /// is exact up to the bucket width, 0.1% of `x`).
+    pub fn fraction_above(&self, x: f64, total: u128) -> f64 {
+        if total == 0 {
+            return 0.0;
+        }
+        let mut above = 0.0;
+        for b in self.bins() {
+            if b.min > x {
+                above += b.weight as f64;
+            } else if b.max > x {
+                above += b.weight as f64 * (b.max - x) / (b.max - b.min);
+            }
+        }
+        above / total as f64
+    }
+
     /// The `num/den` quantile: the smallest value whose weighted CDF reaches
     /// `num/den`, where the CDF of `x` is `1 - (weight above x) / total`.
     ///
