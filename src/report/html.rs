@@ -85,7 +85,7 @@ pub fn page(r: &RunResult) -> Result<String, Error> {
     );
     let method = match &r.importance {
         Some(is) => format!(
-            "importance sampling (effective sample {}{})",
+            "importance sampling: effective sample {}{}",
             count(is.effective_sample_size.round() as u64),
             is.variance_reduction.map_or_else(String::new, |v| format!(
                 ", variance of the depletion estimate {v:.0} times smaller than plain sampling's"
@@ -95,7 +95,7 @@ pub fn page(r: &RunResult) -> Result<String, Error> {
     };
     let _ = writeln!(
         h,
-        "<p>riskpool simulated {} paths of the portfolio's correlated defaults against the pool's rules (seed {}, {method}). Intervals are 95% intervals of the Monte Carlo estimate.</p>",
+        "<p>riskpool simulated {} paths of the portfolio's correlated defaults against the pool's rules (seed {}; {method}). Intervals are 95% intervals of the Monte Carlo estimate.</p>",
         count(r.paths),
         r.seed
     );

@@ -515,7 +515,7 @@ pub fn solved(s: &crate::analysis::solve::SolveResult, currency: &str) -> String
     let unit = currency_word(currency);
     let mut out = String::new();
     let what = if s.for_key == "plan.scale" {
-        "Largest plan"
+        "Largest"
     } else {
         "Smallest"
     };

@@ -6,11 +6,13 @@
 
 mod benchmark;
 mod cli;
+mod decisions;
 mod determinism;
 mod errors;
 mod exact;
 mod importance;
 mod regressions;
+mod reports;
 mod rules;
 mod statistics;
 mod tape;
