@@ -38,6 +38,24 @@ enum Command {
     Solve(SolveArgs),
     /// Run a grid of designs: one row of headline figures per point.
     Sweep(SweepArgs),
+    /// Combine shard files (`run --shard I/N --json FILE`) into the whole
+    /// run's result.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// The shard files, one per shard, in any order.
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// Write the merged result file here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -176,6 +194,15 @@ struct RunArgs {
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Save completed batches in DIR as the run goes; run the same command
+    /// again after an interruption and it resumes where it stopped, with
+    /// the same result as an uninterrupted run.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    /// Simulate only shard I of N (I from 1 to N) and write it with --json;
+    /// `riskpool merge` combines the N files into the whole run's result.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     /// Print nothing but errors: no summary, no progress bar.
     #[arg(long)]
     quiet: bool,
@@ -196,6 +223,7 @@ pub fn main() -> Result<(), Error> {
         Command::Report(args) => report(args),
         Command::Solve(args) => solve(args),
         Command::Sweep(args) => sweep(args),
+        Command::Merge(args) => merge(args),
     }
 }
 
@@ -256,11 +284,71 @@ fn run(args: RunArgs) -> Result<(), Error> {
             _ => {}
         }
     }
+    let shard = match &args.shard {
+        Some(text) => {
+            let (i, n) = riskpool::shard::parse(text, "--shard")?;
+            if args.json.is_none() {
+                return Err(InputError::new(
+                    format!("--shard {text}"),
+                    "needs --json FILE: the shard's file is its output (merge the files with riskpool merge)",
+                )
+                .into());
+            }
+            if scenarios.len() > 1 {
+                return Err(InputError::new(
+                    format!("--shard {text}"),
+                    "takes one --stress at most",
+                )
+                .into());
+            }
+            if args.out.csv.is_some() || args.out.plots.is_some() || args.out.html.is_some() {
+                return Err(InputError::new(
+                    format!("--shard {text}"),
+                    "--csv, --plots and --html apply to whole results: give them to riskpool merge",
+                )
+                .into());
+            }
+            Some((i, n))
+        }
+        None => None,
+    };
+    if args.checkpoint.is_some() && scenarios.len() > 1 {
+        return Err(InputError::new("--checkpoint", "takes one --stress at most").into());
+    }
     // Build every model first, so a bad stress stops before any simulation.
     let models = scenarios
         .iter()
         .map(Model::build)
         .collect::<Result<Vec<_>, _>>()?;
+    if let (Some((i, n)), Some(path)) = (shard, &args.json) {
+        let model = &models[0];
+        let opts = RunOptions {
+            paths: model.scenario.paths,
+            seed: model.scenario.seed,
+            threads: args.threads,
+            batches: None,
+        };
+        let range = riskpool::shard::batches(i, n, opts.paths);
+        let shard_paths = (range.end * riskpool::engine::BATCH_PATHS).min(opts.paths)
+            - (range.start * riskpool::engine::BATCH_PATHS).min(opts.paths);
+        let bar = Bar::new(shard_paths, args.quiet);
+        let part =
+            riskpool::shard::run_shard(model, &opts, i, n, args.checkpoint.as_deref(), &bar)?;
+        bar.finish();
+        output::write_json_compact(path, &part)?;
+        if !args.quiet {
+            println!(
+                "Shard {i}/{n} of {}: batches {}..{} ({} paths of {}), written to {}",
+                model.scenario.name,
+                range.start,
+                range.end,
+                riskpool::report::count(part.accumulator.paths),
+                riskpool::report::count(opts.paths),
+                path.display()
+            );
+        }
+        return Ok(());
+    }
     let mut results = Vec::with_capacity(models.len());
     for model in &models {
         let sc = &model.scenario;
@@ -271,7 +359,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
             batches: None,
         };
         let bar = Bar::new(sc.paths, args.quiet);
-        let result = riskpool::run(model, &opts, &bar)?;
+        let result = riskpool::run_checkpointed(model, &opts, args.checkpoint.as_deref(), &bar)?;
         bar.finish();
         results.push(result);
     }
@@ -517,6 +605,35 @@ fn sweep(args: SweepArgs) -> Result<(), Error> {
     }
     if !args.sim.quiet {
         print!("{}", text::swept(&result, &sc.currency));
+        for path in written {
+            println!("Written: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<(), Error> {
+    let mut parts = Vec::with_capacity(args.parts.len());
+    for path in &args.parts {
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| InputError::new(&origin, format!("cannot read the shard file: {e}")))?;
+        parts.push((origin.clone(), riskpool::shard::read(&origin, &bytes)?));
+    }
+    let r = riskpool::shard::merge(&parts)?;
+    let mut written = Vec::new();
+    if let Some(path) = &args.json {
+        output::write_json(path, &r)?;
+        written.push(path.clone());
+    }
+    written.extend(write_outputs(
+        &r,
+        args.out.csv.as_deref(),
+        args.out.plots.as_deref(),
+        args.out.html.as_deref(),
+    )?);
+    if !args.quiet {
+        print!("{}", text::summary(&r));
         for path in written {
             println!("Written: {}", path.display());
         }

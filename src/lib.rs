@@ -9,12 +9,14 @@
 //! `ARCHITECTURE.md` for the map.
 
 pub mod analysis;
+pub mod checkpoint;
 pub mod engine;
 pub mod error;
 pub(crate) mod fasthash;
 pub mod math;
 pub mod model;
 pub mod scenario;
+pub mod shard;
 pub mod stats;
 
 pub use error::{Error, InputError, Result};
@@ -33,10 +35,24 @@ use result::{RunInfo, RunResult};
 /// Monte Carlo, importance sampling, or `auto`, decided by a short pilot
 /// (see [`engine::importance`]).
 pub fn run(model: &Model, opts: &RunOptions, progress: &dyn Progress) -> Result<RunResult> {
+    run_checkpointed(model, opts, None, progress)
+}
+
+/// Like [`run`], saving completed batches in `checkpoint` (and reusing
+/// those an interrupted attempt saved there) when it is given.
+pub fn run_checkpointed(
+    model: &Model,
+    opts: &RunOptions,
+    checkpoint: Option<&std::path::Path>,
+    progress: &dyn Progress,
+) -> Result<RunResult> {
     let started = Instant::now();
     let plan = engine::importance::plan(model, opts.seed, opts.threads)?;
     let mixture = plan.importance.then_some(&plan.mixture);
-    let acc = engine::simulate_shifted(model, opts, mixture, progress)?;
+    let acc = match checkpoint {
+        Some(dir) => checkpoint::simulate(model, opts, &plan, dir, progress)?,
+        None => engine::simulate_shifted(model, opts, mixture, progress)?,
+    };
     let info = RunInfo {
         threads: engine::thread_count(opts.threads),
         elapsed_seconds: started.elapsed().as_secs_f64(),

@@ -60,6 +60,61 @@ pub struct RunResult {
     pub run: RunInfo,
 }
 
+/// All a result needs of the model it was simulated from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// Years in which defaults happen.
+    pub horizon_years: u32,
+    /// Years the ledger runs.
+    pub ledger_years: u32,
+    /// Plan volume over pool money.
+    pub leverage: Option<f64>,
+    /// The portfolio and its closed-form expectations.
+    pub portfolio: PortfolioInfo,
+    /// Whether an insurer takes part.
+    pub insurer: bool,
+    /// Whether a guarantor takes part.
+    pub guarantor: bool,
+    /// Bank names.
+    pub banks: Vec<String>,
+    /// Segment names.
+    pub segments: Vec<String>,
+}
+
+impl Frame {
+    /// The frame of `model`.
+    pub fn of(model: &Model) -> Frame {
+        let sc = &model.scenario;
+        let expect = analytic::expectations(model);
+        Frame {
+            scenario: ScenarioInfo {
+                name: sc.name.clone(),
+                sha256: sc.sha256.clone(),
+                description: sc.description.clone(),
+                currency: sc.currency.clone(),
+                stress: sc.stress.as_ref().map(|s| s.name.clone()),
+            },
+            horizon_years: sc.horizon_years,
+            ledger_years: model.ledger_years as u32,
+            leverage: model.leverage(),
+            portfolio: PortfolioInfo {
+                loans: model.portfolio.loans.len() as u64,
+                volume: model.volume,
+                initial_balance: sc.pool.initial_balance,
+                pool_money: sc.pool_resources(),
+                expected_loss: expect.total_loss(),
+                expected_claims: expect.total_claims(),
+            },
+            insurer: sc.insurer.is_some(),
+            guarantor: sc.guarantor.is_some(),
+            banks: model.portfolio.banks.clone(),
+            segments: model.portfolio.segments.clone(),
+        }
+    }
+}
+
 /// Identifies the scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioInfo {
@@ -327,9 +382,21 @@ impl RunResult {
         plan: &Plan,
         run: RunInfo,
     ) -> RunResult {
+        Self::from_frame(&Frame::of(model), acc, seed, plan, run)
+    }
+
+    /// Builds the result of `acc` from the model's [`Frame`] (all a result
+    /// needs of the model; shard files carry it so `merge` needs no
+    /// scenario).
+    pub fn from_frame(
+        frame: &Frame,
+        acc: &Accumulator,
+        seed: u64,
+        plan: &Plan,
+        run: RunInfo,
+    ) -> RunResult {
         let n = acc.paths;
         let weighted = plan.importance;
-        let sc = &model.scenario;
         let stat = |a: &crate::stats::StatAcc| a.summary(n);
         let prob = |a: &crate::stats::ProbAcc| a.summary(n, weighted);
         let lay = acc.layout;
@@ -379,24 +446,22 @@ impl RunResult {
             by_year: by_year_depl,
             first_year: year_probs(&acc.first_depletion),
         };
-        let expect = analytic::expectations(model);
-        let pool_money = sc.pool_resources();
+        let pool_money = frame.portfolio.pool_money;
         let coverage = Coverage {
             paid_over_claims: ratio(totals.paid.mean, totals.claims.mean),
-            pool_over_expected_loss: ratio(pool_money, expect.total_loss()),
+            pool_over_expected_loss: ratio(pool_money, frame.portfolio.expected_loss),
             pool_over_loss_p99: ratio(pool_money, totals.loss.quantiles.p99),
             all_claims_paid_probability: prob(&acc.some_unpaid).complement(),
         };
         let parties = Parties {
             bank: at(lay.party(0)),
-            insurer: sc.insurer.as_ref().map(|_| at(lay.party(1))),
-            guarantor: sc.guarantor.map(|_| at(lay.party(2))),
+            insurer: frame.insurer.then(|| at(lay.party(1))),
+            guarantor: frame.guarantor.then(|| at(lay.party(2))),
         };
         let parts = acc.claim_parts.expected_shortfall(99, 100, n);
-        let segments = model.portfolio.segments.len();
+        let segments = frame.segments.len();
         let part = |i: usize| parts.as_ref().map(|p| p[i]);
-        let by_bank = model
-            .portfolio
+        let by_bank = frame
             .banks
             .iter()
             .zip(&acc.bank_suspended)
@@ -412,8 +477,7 @@ impl RunResult {
                 claims_es99_contribution: part(segments + i),
             })
             .collect();
-        let by_segment = model
-            .portfolio
+        let by_segment = frame
             .segments
             .iter()
             .enumerate()
@@ -427,35 +491,22 @@ impl RunResult {
             .collect();
         RunResult {
             schema: SCHEMA.to_string(),
-            scenario: ScenarioInfo {
-                name: sc.name.clone(),
-                sha256: sc.sha256.clone(),
-                description: sc.description.clone(),
-                currency: sc.currency.clone(),
-                stress: sc.stress.as_ref().map(|s| s.name.clone()),
-            },
+            scenario: frame.scenario.clone(),
             paths: n,
             seed,
-            horizon_years: sc.horizon_years,
-            ledger_years: model.ledger_years as u32,
+            horizon_years: frame.horizon_years,
+            ledger_years: frame.ledger_years,
             method: if weighted { "importance" } else { "plain" }.to_string(),
             importance: weighted.then(|| ImportanceInfo::new(acc, &depletion.probability, plan)),
             depletion,
             totals,
             by_year,
             coverage,
-            leverage: model.leverage(),
+            leverage: frame.leverage,
             parties,
             by_bank,
             by_segment,
-            portfolio: PortfolioInfo {
-                loans: model.portfolio.loans.len() as u64,
-                volume: model.volume,
-                initial_balance: sc.pool.initial_balance,
-                pool_money,
-                expected_loss: expect.total_loss(),
-                expected_claims: expect.total_claims(),
-            },
+            portfolio: frame.portfolio.clone(),
             distributions: {
                 let total = u128::from(n) * crate::stats::ONE;
                 let curve = |i: usize, levels: &[u128]| -> Vec<[f64; 2]> {
@@ -473,7 +524,7 @@ impl RunResult {
                 };
                 Distributions {
                     claims: curve(lay.total(slot::CLAIMS), &CURVE_LEVELS),
-                    balance_fan: (0..model.ledger_years)
+                    balance_fan: (0..frame.ledger_years as usize)
                         .map(|t| curve(lay.year(t, slot::BALANCE), &FAN_LEVELS))
                         .collect(),
                 }

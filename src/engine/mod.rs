@@ -122,12 +122,41 @@ pub fn simulate_shifted(
     mixture: Option<&path::Mixture>,
     progress: &dyn Progress,
 ) -> Result<Accumulator, Error> {
+    simulate_saving(model, opts, mixture, None, progress)
+}
+
+/// Saves a settled accumulator holding exactly the given batches.
+pub type SaveFn<'a> = dyn Fn(&Accumulator, &[Range<u64>]) -> Result<(), Error> + Sync + 'a;
+
+/// Where a run saves its completed batches as it goes, and which batches
+/// an earlier attempt already completed (see `crate::checkpoint`).
+pub struct Saving<'a> {
+    /// Batches of the run already done (their figures are the caller's).
+    pub done: &'a (dyn Fn(u64) -> bool + Sync),
+    /// Saves a settled accumulator holding exactly the batches `ranges`.
+    pub save: &'a SaveFn<'a>,
+    /// How often each worker saves what it has done.
+    pub every: std::time::Duration,
+}
+
+/// Like [`simulate_shifted`], skipping the batches `saving` says are done
+/// and saving the others as they complete. The accumulator returned holds
+/// only the batches this call ran.
+pub fn simulate_saving(
+    model: &Model,
+    opts: &RunOptions,
+    mixture: Option<&path::Mixture>,
+    saving: Option<&Saving>,
+    progress: &dyn Progress,
+) -> Result<Accumulator, Error> {
     let all = 0..batch_count(opts.paths);
     let range = opts.batches.clone().unwrap_or(all);
     let threads = thread_count(opts.threads);
     let pool = thread_pool(threads)?;
     let next = AtomicU64::new(range.start);
     let end = range.end;
+    let failed: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let parts: Vec<Accumulator> = pool.broadcast(|_| {
         let mut acc = Accumulator::new(model);
         let mut ws = Workspace::new(model);
@@ -135,25 +164,65 @@ pub fn simulate_shifted(
             ws.set_mixture(mixture);
         }
         let mut buffer = BatchBuffer::new(acc.layout);
+        // Under checkpointing: the batches run since the last save.
+        let mut chunk: Option<(Accumulator, Vec<Range<u64>>)> = None;
+        let mut last_save = std::time::Instant::now();
+        let save = |chunk: &mut Option<(Accumulator, Vec<Range<u64>>)>, acc: &mut Accumulator| {
+            if let (Some(s), Some((c, ranges))) = (saving, chunk.take()) {
+                let mut c = c;
+                c.settle();
+                if let Err(e) = (s.save)(&c, &ranges) {
+                    stop.store(true, Ordering::Relaxed);
+                    let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
+                    f.get_or_insert(e);
+                }
+                acc.merge(&c);
+            }
+        };
         loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let b = next.fetch_add(1, Ordering::Relaxed);
             if b >= end {
                 break;
             }
-            run_batch(
-                model,
-                opts.seed,
-                b,
-                opts.paths,
-                &mut ws,
-                &mut acc,
-                &mut buffer,
-            );
+            if let Some(s) = saving {
+                if (s.done)(b) {
+                    progress.advance(batch_paths(b, opts.paths).count() as u64);
+                    continue;
+                }
+                let (c, ranges) =
+                    chunk.get_or_insert_with(|| (Accumulator::new(model), Vec::new()));
+                run_batch(model, opts.seed, b, opts.paths, &mut ws, c, &mut buffer);
+                match ranges.last_mut() {
+                    Some(r) if r.end == b => r.end = b + 1,
+                    _ => ranges.push(b..b + 1),
+                }
+                if last_save.elapsed() >= s.every {
+                    save(&mut chunk, &mut acc);
+                    last_save = std::time::Instant::now();
+                }
+            } else {
+                run_batch(
+                    model,
+                    opts.seed,
+                    b,
+                    opts.paths,
+                    &mut ws,
+                    &mut acc,
+                    &mut buffer,
+                );
+            }
             progress.advance(batch_paths(b, opts.paths).count() as u64);
         }
+        save(&mut chunk, &mut acc);
         acc.settle();
         acc
     });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
     let mut total = Accumulator::new(model);
     for part in &parts {
         total.merge(part);

@@ -117,7 +117,7 @@ fn cell_with_lgd(basis_kind: Basis, exposure: f64, lgd: f64, share: f64, cap: f6
 
 /// A mixture of normal distributions `N(shift_k, I)` for the global
 /// factor's yearly innovations (importance sampling).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mixture {
     /// The components.
     pub components: Vec<Component>,
@@ -126,7 +126,7 @@ pub struct Mixture {
 }
 
 /// One component of a [`Mixture`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Component {
     /// Its probability.
     pub probability: f64,

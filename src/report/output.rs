@@ -51,6 +51,15 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Err
     write_atomic(path, &bytes)
 }
 
+/// Serialises `value` as compact JSON (one line) and writes it atomically:
+/// for machine files such as shards and checkpoints.
+pub fn write_json_compact<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    let mut bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::Failure(format!("cannot encode JSON: {e}")))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,9 +82,50 @@ const EMPTY: Bucket = Bucket {
 };
 
 /// The buckets of one sign and exponent (one factor of two), in chunks.
+/// Saved (shard and checkpoint files) as its touched buckets only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SparsePage", from = "SparsePage")]
 struct Page {
     chunks: Vec<Option<Box<[Bucket]>>>,
+}
+
+/// A page as saved: `(index, weight, sum, min, max)` of every bucket that
+/// was touched, in index order.
+#[derive(Serialize, Deserialize)]
+struct SparsePage(Vec<(u16, u128, i128, f64, f64)>);
+
+impl From<Page> for SparsePage {
+    fn from(p: Page) -> SparsePage {
+        let mut out = Vec::new();
+        for (c, chunk) in p.chunks.iter().enumerate() {
+            if let Some(chunk) = chunk {
+                for (k, b) in chunk.iter().enumerate() {
+                    if *b != EMPTY {
+                        out.push(((c * CHUNK + k) as u16, b.weight, b.sum, b.min, b.max));
+                    }
+                }
+            }
+        }
+        SparsePage(out)
+    }
+}
+
+impl From<SparsePage> for Page {
+    fn from(s: SparsePage) -> Page {
+        let mut p = Page::new();
+        for (i, weight, sum, min, max) in s.0 {
+            let i = usize::from(i) % (CHUNK * CHUNKS);
+            let chunk =
+                p.chunks[i / CHUNK].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
+            chunk[i % CHUNK] = Bucket {
+                weight,
+                sum,
+                min,
+                max,
+            };
+        }
+        p
+    }
 }
 
 impl Page {
