@@ -127,6 +127,11 @@ struct SweepArgs {
     /// or a heatmap over two keys.
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// Run only shard I of N of the points (point k, from 0 in grid order,
+    /// when k mod N = I - 1) and write it with --json; `riskpool merge`
+    /// combines the N files into the whole sweep.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -564,6 +569,42 @@ fn sweep(args: SweepArgs) -> Result<(), Error> {
             eprintln!("  point {} of {n}: {}", i + 1, row.values.join(", "));
         }
     };
+    if let Some(text) = &args.shard {
+        let (i, n) = riskpool::shard::parse(text, "--shard")?;
+        let Some(path) = &args.json else {
+            return Err(InputError::new(
+                format!("--shard {text}"),
+                "needs --json FILE: the shard's file is its output (merge the files with riskpool merge)",
+            )
+            .into());
+        };
+        if args.csv.is_some() || args.plots.is_some() {
+            return Err(InputError::new(
+                format!("--shard {text}"),
+                "--csv and --plots apply to the whole sweep: give them to riskpool merge",
+            )
+            .into());
+        }
+        let part = sweep::sweep_shard(
+            &args.scenario,
+            &set,
+            args.stress.as_deref(),
+            &varies,
+            &opts,
+            (i, n),
+            &progress,
+        )?;
+        output::write_json(path, &part)?;
+        if !args.sim.quiet {
+            println!(
+                "Sweep shard {i}/{n}: {} of {} points, written to {}",
+                part.sweep.rows.len(),
+                part.points,
+                path.display()
+            );
+        }
+        return Ok(());
+    }
     let result = sweep::sweep(
         &args.scenario,
         &set,
@@ -572,16 +613,37 @@ fn sweep(args: SweepArgs) -> Result<(), Error> {
         &opts,
         &progress,
     )?;
+    sweep_outputs(
+        &result,
+        &sc.name,
+        &sc.currency,
+        args.csv.as_deref(),
+        args.json.as_deref(),
+        args.plots.as_deref(),
+        args.sim.quiet,
+    )
+}
+
+/// Writes and prints a whole sweep.
+fn sweep_outputs(
+    result: &sweep::SweepResult,
+    name: &str,
+    currency: &str,
+    csv: Option<&Path>,
+    json: Option<&Path>,
+    plots: Option<&Path>,
+    quiet: bool,
+) -> Result<(), Error> {
     let mut written = Vec::new();
-    if let Some(path) = &args.csv {
-        output::write_atomic(path, &sweep::csv(&result)?)?;
-        written.push(path.clone());
+    if let Some(path) = csv {
+        output::write_atomic(path, &sweep::csv(result)?)?;
+        written.push(path.to_path_buf());
     }
-    if let Some(path) = &args.json {
-        output::write_json(path, &result)?;
-        written.push(path.clone());
+    if let Some(path) = json {
+        output::write_json(path, result)?;
+        written.push(path.to_path_buf());
     }
-    if let Some(dir) = &args.plots {
+    if let Some(dir) = plots {
         let points: Vec<charts::SweepPoint> = result
             .rows
             .iter()
@@ -596,15 +658,15 @@ fn sweep(args: SweepArgs) -> Result<(), Error> {
                 ci95: r.depletion_ci95,
             })
             .collect();
-        match charts::sweep_chart(&sc.name, &result.keys, &points)? {
+        match charts::sweep_chart(name, &result.keys, &points)? {
             Some(chart) => written.extend(charts::write_charts(dir, &[chart])?),
             None => eprintln!(
                 "riskpool: no chart for this sweep (charts need one numeric key or two keys)"
             ),
         }
     }
-    if !args.sim.quiet {
-        print!("{}", text::swept(&result, &sc.currency));
+    if !quiet {
+        print!("{}", text::swept(result, currency));
         for path in written {
             println!("Written: {}", path.display());
         }
@@ -614,11 +676,48 @@ fn sweep(args: SweepArgs) -> Result<(), Error> {
 
 fn merge(args: MergeArgs) -> Result<(), Error> {
     let mut parts = Vec::with_capacity(args.parts.len());
+    let mut sweeps = Vec::new();
     for path in &args.parts {
         let origin = path.display().to_string();
         let bytes = std::fs::read(path)
             .map_err(|e| InputError::new(&origin, format!("cannot read the shard file: {e}")))?;
-        parts.push((origin.clone(), riskpool::shard::read(&origin, &bytes)?));
+        #[derive(serde::Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Option<Head> = serde_json::from_slice(&bytes).ok();
+        if head.and_then(|h| h.schema).as_deref() == Some(sweep::PART_SCHEMA) {
+            let part: sweep::SweepPart = serde_json::from_slice(&bytes).map_err(|e| {
+                InputError::new(&origin, format!("the sweep shard file is damaged: {e}"))
+            })?;
+            sweeps.push((origin, part));
+        } else {
+            parts.push((origin.clone(), riskpool::shard::read(&origin, &bytes)?));
+        }
+    }
+    if !sweeps.is_empty() {
+        if !parts.is_empty() {
+            return Err(InputError::new(
+                "merge",
+                "give either run shards or sweep shards, not both",
+            )
+            .into());
+        }
+        let result = sweep::merge_parts(&sweeps)?;
+        let csv = args.out.csv.as_ref().map(|d| d.join("sweep.csv"));
+        if let Some(dir) = &args.out.csv {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Failure(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        return sweep_outputs(
+            &result,
+            &result.scenario,
+            "CNY",
+            csv.as_deref(),
+            args.json.as_deref(),
+            args.out.plots.as_deref(),
+            args.quiet,
+        );
     }
     let r = riskpool::shard::merge(&parts)?;
     let mut written = Vec::new();

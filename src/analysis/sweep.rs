@@ -162,6 +162,136 @@ pub fn sweep(
     opts: &RunOptions,
     progress: &dyn Fn(usize, usize, &SweepRow),
 ) -> Result<SweepResult, Error> {
+    let (rows, scenario) = sweep_points(path, sets, stress, varies, opts, None, progress)?;
+    Ok(SweepResult {
+        schema: SCHEMA.to_string(),
+        scenario,
+        keys: varies.iter().map(|v| v.key.clone()).collect(),
+        paths: opts.paths,
+        seed: opts.seed,
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    })
+}
+
+/// Schema identifier of sweep shard files.
+pub const PART_SCHEMA: &str = "riskpool.sweep-part.v1";
+
+/// One shard's points of a sweep (`sweep --shard I/N --json FILE`): points
+/// `k` (from 0, in grid order) with `k mod N = I - 1`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPart {
+    /// Always `riskpool.sweep-part.v1`.
+    pub schema: String,
+    /// riskpool's version.
+    pub version: String,
+    /// `[I, N]`.
+    pub shard: [u64; 2],
+    /// Points in the whole grid.
+    pub points: usize,
+    /// The sweep so far: this shard's rows only.
+    pub sweep: SweepResult,
+    /// The grid index of each row.
+    pub indices: Vec<usize>,
+}
+
+/// Runs shard `i` of `n` of a sweep's points.
+#[allow(clippy::too_many_arguments)]
+pub fn sweep_shard(
+    path: &Path,
+    sets: &[String],
+    stress: Option<&str>,
+    varies: &[Vary],
+    opts: &RunOptions,
+    (i, n): (u64, u64),
+    progress: &dyn Fn(usize, usize, &SweepRow),
+) -> Result<SweepPart, Error> {
+    let (rows, scenario) = sweep_points(path, sets, stress, varies, opts, Some((i, n)), progress)?;
+    Ok(SweepPart {
+        schema: PART_SCHEMA.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        shard: [i, n],
+        points: grid(varies).len(),
+        indices: rows.iter().map(|r| r.0).collect(),
+        sweep: SweepResult {
+            schema: SCHEMA.to_string(),
+            scenario,
+            keys: varies.iter().map(|v| v.key.clone()).collect(),
+            paths: opts.paths,
+            seed: opts.seed,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
+        },
+    })
+}
+
+/// Merges sweep shard files (`(origin, part)`) into the whole sweep.
+pub fn merge_parts(parts: &[(String, SweepPart)]) -> Result<SweepResult, Error> {
+    let Some((first_name, first)) = parts.first() else {
+        return Err(InputError::new("merge", "give the sweep shard files to merge").into());
+    };
+    let n = first.shard[1];
+    let mut rows: Vec<Option<SweepRow>> = vec![None; first.points];
+    let mut seen = vec![false; n as usize];
+    for (name, p) in parts {
+        let same = p.version == first.version
+            && p.shard[1] == n
+            && p.points == first.points
+            && p.sweep.keys == first.sweep.keys
+            && p.sweep.paths == first.sweep.paths
+            && p.sweep.seed == first.sweep.seed
+            && p.sweep.scenario == first.sweep.scenario;
+        if !same {
+            return Err(InputError::new(
+                name,
+                format!("comes from another sweep than {first_name} (keys, points, paths, seed, shard count or version differ)"),
+            )
+            .into());
+        }
+        let i = p.shard[0];
+        if i == 0 || i > n || p.indices.len() != p.sweep.rows.len() {
+            return Err(InputError::new(name, "its shard number or rows are damaged").into());
+        }
+        if std::mem::replace(&mut seen[(i - 1) as usize], true) {
+            return Err(InputError::new(name, format!("shard {i}/{n} is given twice")).into());
+        }
+        for (&k, row) in p.indices.iter().zip(&p.sweep.rows) {
+            if k >= rows.len() || k as u64 % n != i - 1 {
+                return Err(InputError::new(name, "holds a point of another shard").into());
+            }
+            rows[k] = Some(row.clone());
+        }
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !**s)
+        .map(|(i, _)| format!("{}/{n}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        return Err(InputError::new(
+            "merge",
+            format!(
+                "the set is incomplete: sweep shard {} missing",
+                missing.join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(SweepResult {
+        rows: rows.into_iter().flatten().collect(),
+        ..first.sweep.clone()
+    })
+}
+
+#[allow(clippy::type_complexity)]
+fn sweep_points(
+    path: &Path,
+    sets: &[String],
+    stress: Option<&str>,
+    varies: &[Vary],
+    opts: &RunOptions,
+    shard: Option<(u64, u64)>,
+    progress: &dyn Fn(usize, usize, &SweepRow),
+) -> Result<(Vec<(usize, SweepRow)>, String), Error> {
     if varies.is_empty() {
         return Err(InputError::new("--vary", "give at least one --vary KEY=V1,V2,...").into());
     }
@@ -210,27 +340,26 @@ pub fn sweep(
         scenarios.push((sc, scale));
     }
     let mut rows = Vec::with_capacity(points.len());
-    for (i, ((sc, scale), point)) in scenarios.iter().zip(&points).enumerate() {
+    let mine = |k: usize| shard.is_none_or(|(i, n)| k as u64 % n == i - 1);
+    let count = (0..points.len()).filter(|&k| mine(k)).count();
+    for (k, ((sc, scale), point)) in scenarios.iter().zip(&points).enumerate() {
+        if !mine(k) {
+            continue;
+        }
         let model = match scale {
             Some(s) => Subject::new(sc)?.model_at(Setting::PlanScale, *s)?,
             None => Model::build(sc)?,
         };
         let r = crate::run(&model, opts, &crate::engine::NoProgress)?;
         let row = SweepRow::of(point.clone(), &r);
-        progress(i, points.len(), &row);
-        rows.push(row);
+        progress(rows.len(), count, &row);
+        rows.push((k, row));
     }
-    Ok(SweepResult {
-        schema: SCHEMA.to_string(),
-        scenario: scenarios
-            .first()
-            .map(|s| s.0.name.clone())
-            .unwrap_or_default(),
-        keys: varies.iter().map(|v| v.key.clone()).collect(),
-        paths: opts.paths,
-        seed: opts.seed,
-        rows,
-    })
+    let name = scenarios
+        .first()
+        .map(|s| s.0.name.clone())
+        .unwrap_or_default();
+    Ok((rows, name))
 }
 
 /// The sweep as CSV: the varied keys, then the figures.

@@ -14,6 +14,7 @@ mod importance;
 mod regressions;
 mod reports;
 mod rules;
+mod scaling;
 mod statistics;
 mod tape;
 
