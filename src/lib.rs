@@ -8,6 +8,16 @@
 //! The binary (`src/main.rs`) is a thin layer over this library; see
 //! `ARCHITECTURE.md` for the map.
 
+// No panics on input-dependent paths: `unwrap` and `expect` are errors in
+// the library (tests may use them), and every `unsafe` block says why it is
+// sound.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::undocumented_unsafe_blocks
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod analysis;
 pub mod checkpoint;
 pub mod engine;

@@ -18,7 +18,7 @@ use crate::math::norm_cdf;
 use crate::model::compensation::{basis_amount, own_claim};
 use crate::model::ledger::{Ledger, exceeds};
 use crate::model::{Figures, GroupKind, LgdKind, Model};
-use crate::scenario::{Basis, Copula};
+use crate::scenario::Basis;
 
 /// The defaults of one default year, bank and segment, summed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -319,20 +319,8 @@ impl Workspace {
             suspended_due: vec![0.0; l],
             recovery_base_due: vec![0.0; l],
             paid_fraction: vec![1.0; l],
-            betas: model
-                .betas
-                .iter()
-                .map(|&(a, b)| {
-                    Beta::new(a, b).expect("Beta shapes are validated when the scenario is read")
-                })
-                .collect(),
-            chi2: match model.factors.copula {
-                Copula::StudentT(nu) => Some((
-                    nu,
-                    ChiSquared::new(nu).expect("degrees of freedom are validated (> 2)"),
-                )),
-                Copula::Gaussian => None,
-            },
+            betas: model.beta_laws.clone(),
+            chi2: model.chi2,
             mixture: Mixture::default(),
             shift: vec![0.0; h],
             eta: vec![0.0; h],

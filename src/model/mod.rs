@@ -85,6 +85,10 @@ pub struct Model {
     pub groups: Vec<Group>,
     /// Distinct Beta LGD shapes `(alpha, beta)`.
     pub betas: Vec<(f64, f64)>,
+    /// The Beta distributions of [`Model::betas`], ready to sample.
+    pub beta_laws: Vec<rand_distr::Beta<f64>>,
+    /// The t copula's chi-square mixing law `(nu, chi2_nu)`.
+    pub chi2: Option<(f64, rand_distr::ChiSquared<f64>)>,
     /// Systematic factors and copula.
     pub factors: Factors,
     /// Years in which defaults happen.
@@ -410,12 +414,38 @@ impl Model {
             )
             .with_key("pool.interest_rate"));
         }
+        let beta_laws = betas
+            .iter()
+            .map(|&(a, b)| {
+                rand_distr::Beta::new(a, b).map_err(|e| {
+                    InputError::new(
+                        &scenario.origin,
+                        format!("a Beta LGD has shapes ({a}, {b}) that cannot be sampled: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let chi2 = match scenario.dependence.copula {
+            Copula::StudentT(nu) => Some((
+                nu,
+                rand_distr::ChiSquared::new(nu).map_err(|e| {
+                    InputError::new(
+                        &scenario.origin,
+                        format!("degrees_of_freedom {nu} cannot be sampled: {e}"),
+                    )
+                    .with_key("dependence.degrees_of_freedom")
+                })?,
+            )),
+            Copula::Gaussian => None,
+        };
         Ok(Model {
             scenario: scenario.clone(),
             portfolio,
             terms,
             groups,
             betas,
+            beta_laws,
+            chi2,
             factors,
             horizon,
             ledger_years: scenario.ledger_years() as usize,

@@ -78,10 +78,10 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             ),
         ));
     }
-    if bytes.contains(&0) {
+    if bytes.contains(&0) || std::str::from_utf8(bytes).is_err() {
         return Err(InputError::new(
             origin,
-            "is a binary file, not a CSV loan tape",
+            "is a binary file or not UTF-8 text, not a CSV loan tape",
         ));
     }
     let mut reader = csv::ReaderBuilder::new()
@@ -148,9 +148,15 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             Ok(false) => break,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
+                let why = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("has {len} cells but the header has {expected_len}"),
+                    _ => format!("not valid CSV: {e}"),
+                };
                 return Err(InputError::new(
                     origin,
-                    format!("row {} (line {line}): not valid CSV: {e}", row + 1),
+                    format!("row {} (line {line}): {why}", row + 1),
                 ));
             }
         }

@@ -5,9 +5,26 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::Error;
+
+/// Temporary files being written now (removed by [`remove_pending`] when
+/// the process is interrupted).
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the temporary files of writes in progress: called when the
+/// process is interrupted, so it leaves no partial file behind.
+pub fn remove_pending() {
+    for tmp in pending().drain(..) {
+        let _ = fs::remove_file(tmp);
+    }
+}
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -29,6 +46,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    pending().push(tmp.clone());
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| fail("creating a temporary file", e))?;
         f.write_all(bytes).map_err(|e| fail("writing", e))?;
@@ -39,6 +57,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    pending().retain(|p| *p != tmp);
     result
 }
 

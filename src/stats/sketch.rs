@@ -259,7 +259,7 @@ impl Sketch {
         if !matches!(self.pages.get(i), Some(Some(_))) {
             i = self.page_index(top);
         }
-        let page = self.pages[i].as_mut().expect("page_index creates the page");
+        let page = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
         let chunk =
             page.chunks[sub / CHUNK].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
         &mut chunk[sub % CHUNK]
@@ -380,7 +380,7 @@ impl Sketch {
             let Some(src) = src else { continue };
             let top = other.base + k as u16;
             let i = self.page_index(top);
-            let dst = self.pages[i].as_mut().expect("page_index creates the page");
+            let dst = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
             for (d, s) in dst.chunks.iter_mut().zip(&src.chunks) {
                 let Some(s) = s else { continue };
                 match d {

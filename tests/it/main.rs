@@ -6,6 +6,7 @@
 
 mod benchmark;
 mod cli;
+mod corpus;
 mod decisions;
 mod determinism;
 mod errors;
