@@ -12,6 +12,7 @@ mod determinism;
 mod errors;
 mod exact;
 mod importance;
+mod properties;
 mod regressions;
 mod reports;
 mod rules;
@@ -76,4 +77,53 @@ pub fn assert_quantile(what: &str, pmf: &[f64], unit: f64, x: f64, a: f64, paths
         below <= a + tol && at >= a - tol,
         "{what}: quantile {x} of level {a}: exact CDF just below {below}, at {at} (tolerance {tol})"
     );
+}
+
+/// Keys whose value may be `null` in a result file (model.md section 5:
+/// what cannot be computed is null).
+const NULLABLE: [&str; 10] = [
+    "std_error",
+    "leverage",
+    "paid_over_claims",
+    "pool_over_expected_loss",
+    "pool_over_loss_p99",
+    "insurer",
+    "guarantor",
+    "importance",
+    "variance_reduction",
+    "claims_es99_contribution",
+];
+
+/// Asserts that a result has no NaN or infinity anywhere (serde_json would
+/// write them as null) and null only where the schema allows it.
+#[track_caller]
+pub fn assert_finite(r: &RunResult) {
+    fn walk(v: &serde_json::Value, key: &str, path: &str) {
+        match v {
+            serde_json::Value::Null => assert!(
+                NULLABLE.contains(&key) || key == "stress" || key == "description",
+                "{path} is null"
+            ),
+            serde_json::Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    assert!(x.is_finite(), "{path} is {x}");
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, key, &format!("{path}[{i}]"));
+                }
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    walk(x, k, &format!("{path}.{k}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Non-finite floats cannot be JSON: look at the values before encoding.
+    let text = serde_json::to_string(r).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    walk(&v, "", "result");
 }
