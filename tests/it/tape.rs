@@ -162,7 +162,10 @@ fn bad_rows_are_named_by_row_and_column() {
         &rows(2).replace("L1,1000000,0.02,0.6,1,,all banks,0,0", "L1,1000000,0.02"),
         "",
     );
-    assert!(e.contains("row 2") && e.contains("cells but the header has"), "{e}");
+    assert!(
+        e.contains("row 2") && e.contains("cells but the header has"),
+        "{e}"
+    );
     assert!(err("", "").contains("the loan tape is empty"));
     assert!(err(&format!("{HEADER}\n"), "").contains("no loans"));
     let e = err("id,exposure\0\n", "");
