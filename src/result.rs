@@ -513,11 +513,11 @@ impl RunResult {
                     if n == 0 {
                         return Vec::new();
                     }
-                    let sketch = acc.stat(i).sketch();
+                    let bins = acc.stat(i).sketch().bins();
                     levels
                         .iter()
                         .filter_map(|&l| {
-                            let q = sketch.quantile(l, 10_000, total)?;
+                            let q = crate::stats::Sketch::quantile_of(&bins, l, 10_000, total)?;
                             Some([l as f64 / 10_000.0, q])
                         })
                         .collect()

@@ -123,12 +123,10 @@ impl StatAcc {
             (var.sqrt(), Some(var_of_mean.sqrt()))
         };
         let total = u128::from(paths) * ONE;
-        let q = |(num, den)| self.sketch.quantile(num, den, total).unwrap_or(0.0);
-        let es = |(num, den)| {
-            self.sketch
-                .expected_shortfall(num, den, total)
-                .unwrap_or(0.0)
-        };
+        // One listing of the buckets for every quantile and shortfall.
+        let bins = self.sketch.bins();
+        let q = |(num, den)| Sketch::quantile_of(&bins, num, den, total).unwrap_or(0.0);
+        let es = |(num, den)| Sketch::expected_shortfall_of(&bins, num, den, total).unwrap_or(0.0);
         Stat {
             mean: self.shift + m1,
             std_error,

@@ -471,7 +471,12 @@ impl Sketch {
     /// or the number of paths times [`ONE`] for importance sampling (whose
     /// tail estimates are unbiased that way). `None` when the sketch is empty.
     pub fn quantile(&self, num: u128, den: u128, total: u128) -> Option<f64> {
-        let bins = self.bins();
+        Self::quantile_of(&self.bins(), num, den, total)
+    }
+
+    /// [`Sketch::quantile`] from the sketch's [`Sketch::bins`], so that
+    /// several queries share one listing of the buckets.
+    pub fn quantile_of(bins: &[Bin], num: u128, den: u128, total: u128) -> Option<f64> {
         let first = bins.first()?;
         // Allowed weight strictly above the answer: (1 - num/den) * total.
         let tail = (den - num).checked_mul(total)?;
@@ -491,7 +496,11 @@ impl Sketch {
     /// When the sketch holds less weight than that share (possible under
     /// importance sampling), the missing weight counts at the smallest value.
     pub fn expected_shortfall(&self, num: u128, den: u128, total: u128) -> Option<f64> {
-        let bins = self.bins();
+        Self::expected_shortfall_of(&self.bins(), num, den, total)
+    }
+
+    /// [`Sketch::expected_shortfall`] from the sketch's [`Sketch::bins`].
+    pub fn expected_shortfall_of(bins: &[Bin], num: u128, den: u128, total: u128) -> Option<f64> {
         let first = bins.first()?;
         let need = (den - num).checked_mul(total)?;
         if need == 0 {
