@@ -432,9 +432,14 @@ pub fn comparison(results: &[RunResult]) -> String {
     };
     let unit = currency_word(&first.scenario.currency);
     let _ = writeln!(out, "{}", first.scenario.name);
+    let sampling = if results.iter().any(|r| r.importance.is_some()) {
+        "importance sampling fitted to each stress (--method plain puts every stress on the same random numbers)"
+    } else {
+        "the same random numbers for every stress"
+    };
     let _ = writeln!(
         out,
-        "Stresses side by side: {} paths each, seed {}, the same random numbers for every stress\n",
+        "Stresses side by side: {} paths each, seed {}, {sampling}\n",
         count(first.paths),
         first.seed
     );
