@@ -606,7 +606,12 @@ fn sweep_heatmap(name: &str, keys: &[String], points: &[SweepPoint]) -> Result<C
         .map(|p| p.depletion)
         .fold(0.0, f64::max)
         .max(1e-12);
-    let title = format!("{name}: chance the pool runs dry");
+    let floor = points
+        .iter()
+        .map(|p| p.depletion)
+        .filter(|&d| d > 0.0)
+        .fold(top, f64::min);
+    let title = format!("{name}: chance the pool runs dry (darker is likelier)");
     let (nx, ny) = (xs.len(), ys.len());
     let mut svg = String::new();
     {
@@ -637,7 +642,7 @@ fn sweep_heatmap(name: &str, keys: &[String], points: &[SweepPoint]) -> Result<C
             .draw_series(points.iter().map(|p| {
                 let i = xs.iter().position(|v| *v == p.values[1]).unwrap_or(0) as f64;
                 let j = ys.iter().position(|v| *v == p.values[0]).unwrap_or(0) as f64;
-                let t = (p.depletion / top).clamp(0.0, 1.0);
+                let t = shade(p.depletion, floor, top);
                 // White (never) to deep red (the worst point).
                 let color = RGBColor(
                     255 - (55.0 * t) as u8,
@@ -665,6 +670,19 @@ fn sweep_heatmap(name: &str, keys: &[String], points: &[SweepPoint]) -> Result<C
         title,
         svg,
     })
+}
+
+/// A cell's shade from 0 (white) to 1 (deep red): on a log scale when the
+/// probabilities span more than a factor of ten, so rare and likely
+/// designs both show.
+fn shade(p: f64, floor: f64, top: f64) -> f64 {
+    if p <= 0.0 {
+        0.0
+    } else if top > 10.0 * floor {
+        (0.1 + 0.9 * (p / floor).ln() / (top / floor).ln()).clamp(0.0, 1.0)
+    } else {
+        (p / top).clamp(0.0, 1.0)
+    }
 }
 
 /// The label of the cell whose centre is at `x` (`k + 0.5`), else empty.

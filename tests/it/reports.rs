@@ -256,3 +256,63 @@ fn html_report_is_self_contained_and_opens_in_a_browser() {
         assert!(dom.contains(needle), "the rendered page lacks {needle:?}");
     }
 }
+
+#[test]
+fn sweep_charts_are_a_curve_for_one_key_and_a_heatmap_for_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |varies: &[&str], plots: &str| {
+        let mut cmd = riskpool();
+        cmd.arg("sweep").arg(scenario("guangzhou-2017.toml"));
+        for v in varies {
+            cmd.args(["--vary", v]);
+        }
+        let out = cmd
+            .args(["--paths", "4000", "--quiet", "--plots"])
+            .arg(d.join(plots))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        svg_texts(&d.join(plots).join("sweep.svg"))
+    };
+    let curve = run(&["pool.initial_balance=6e8,8e8,1e9"], "one");
+    for needle in [
+        "chance the pool runs dry, by pool.initial_balance",
+        "pool.initial_balance (million yuan)",
+        "95% interval",
+    ] {
+        assert!(
+            curve.iter().any(|t| t.contains(needle)),
+            "curve lacks {needle:?}: {curve:?}"
+        );
+    }
+    let heat = run(
+        &[
+            "pool.initial_balance=6e8,1e9",
+            "segment.biomedicine.pd=0.04,0.08",
+        ],
+        "two",
+    );
+    for needle in [
+        "darker is likelier",
+        "pool.initial_balance",
+        "segment.biomedicine.pd",
+        "0.08",
+        "6e8",
+    ] {
+        assert!(
+            heat.iter().any(|t| t.contains(needle)),
+            "heatmap lacks {needle:?}: {heat:?}"
+        );
+    }
+    // Four cells, each labelled with its probability.
+    assert_eq!(
+        heat.iter().filter(|t| t.ends_with('%')).count(),
+        4,
+        "{heat:?}"
+    );
+}
