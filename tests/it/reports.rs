@@ -311,7 +311,7 @@ fn sweep_charts_are_a_curve_for_one_key_and_a_heatmap_for_two() {
     }
     // Four cells, each labelled with its probability.
     assert_eq!(
-        heat.iter().filter(|t| t.ends_with('%')).count(),
+        heat.iter().filter(|t| t.trim().ends_with('%')).count(),
         4,
         "{heat:?}"
     );
