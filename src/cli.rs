@@ -88,17 +88,25 @@ struct SolveArgs {
     for_key: String,
     /// The target, e.g. depletion<=0.01, coverage>=0.95, all_paid>=0.99,
     /// shortfall.p99<=5e7 (QUANTITY.mean or .p50/.p90/.p95/.p99/.p99_9).
-    #[arg(long, value_name = "METRIC<=X")]
-    target: String,
+    /// Repeat it to solve for several targets.
+    #[arg(long, value_name = "METRIC<=X", required = true)]
+    target: Vec<String>,
     /// Override a scenario key (repeatable), as for `run`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Apply the scenario's [[stress]] of this name.
+    /// Apply the scenario's [[stress]] of this name; repeat it to solve
+    /// under several stresses (every stress with every target).
     #[arg(long, value_name = "NAME")]
-    stress: Option<String>,
-    /// Write the answer as JSON (riskpool.solve.v1) to FILE.
+    stress: Vec<String>,
+    /// Write the answer as JSON to FILE: riskpool.solve.v1 for one point,
+    /// riskpool.solves.v1 for several.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Solve only shard I of N of the points (point k, from 0, when
+    /// k mod N = I - 1) and write it with --json; `riskpool merge`
+    /// combines the N files.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -523,28 +531,98 @@ fn resolve(
 
 fn solve(args: SolveArgs) -> Result<(), Error> {
     let setting = Setting::parse(&args.for_key)?;
-    let target = Target::parse(&args.target)?;
-    let (sc, opts) = resolve(&args.scenario, &args.set, args.stress.as_deref(), &args.sim)?;
-    let subject = Subject::new(&sc)?;
+    let targets = args
+        .target
+        .iter()
+        .map(|t| Target::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stresses: Vec<Option<&str>> = if args.stress.is_empty() {
+        vec![None]
+    } else {
+        args.stress.iter().map(|s| Some(s.as_str())).collect()
+    };
+    // Every stress with every target, checked before anything runs.
+    let mut points = Vec::new();
+    for stress in &stresses {
+        let (sc, opts) = resolve(&args.scenario, &args.set, *stress, &args.sim)?;
+        for target in &targets {
+            points.push((
+                stress.map(String::from),
+                sc.clone(),
+                opts.clone(),
+                target.clone(),
+            ));
+        }
+    }
+    let shard = match &args.shard {
+        Some(text) => {
+            let (i, n) = riskpool::shard::parse(text, "--shard")?;
+            if args.json.is_none() {
+                return Err(InputError::new(
+                    format!("--shard {text}"),
+                    "needs --json FILE: the shard's file is its output (merge the files with riskpool merge)",
+                )
+                .into());
+            }
+            Some((i, n))
+        }
+        None => None,
+    };
     let talk = !args.sim.quiet && std::io::stderr().is_terminal();
     let key = setting.key();
-    let progress = |x: f64, r: &Reading| {
-        if talk {
-            eprintln!(
-                "  tried {key} = {}: {} {}",
-                decimal(x, if setting.largest() { 4 } else { 0 }),
-                if r.meets() { "meets" } else { "misses" },
-                target.text
-            );
+    let mut results = Vec::new();
+    let mut indices = Vec::new();
+    for (k, (stress, sc, opts, target)) in points.iter().enumerate() {
+        if shard.is_some_and(|(i, n)| k as u64 % n != i - 1) {
+            continue;
         }
-    };
-    let answer = solve::solve(&subject, setting, &target, &opts, &progress)?;
-    if let Some(path) = &args.json {
-        output::write_json(path, &answer)?;
+        let subject = Subject::new(sc)?;
+        let progress = |x: f64, r: &Reading| {
+            if talk {
+                eprintln!(
+                    "  tried {key} = {}: {} {}",
+                    decimal(x, if setting.largest() { 4 } else { 0 }),
+                    if r.meets() { "meets" } else { "misses" },
+                    target.text
+                );
+            }
+        };
+        let answer = solve::solve(&subject, setting, target, opts, &progress)?;
+        if !args.sim.quiet {
+            if let Some(s) = stress {
+                println!("Stress {s}:");
+            }
+            print!("{}", text::solved(&answer, &sc.currency));
+        }
+        indices.push(k);
+        results.push(solve::SolvePoint {
+            stress: stress.clone(),
+            answer,
+        });
     }
-    if !args.sim.quiet {
-        print!("{}", text::solved(&answer, &sc.currency));
-        if let Some(path) = &args.json {
+    if let Some(path) = &args.json {
+        if let Some((i, n)) = shard {
+            let part = solve::SolvePart {
+                schema: solve::PART_SCHEMA.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                shard: [i, n],
+                points: points.len(),
+                indices,
+                results,
+            };
+            output::write_json(path, &part)?;
+        } else if results.len() == 1 {
+            output::write_json(path, &results[0].answer)?;
+        } else {
+            output::write_json(
+                path,
+                &solve::SolveSet {
+                    schema: solve::SET_SCHEMA.to_string(),
+                    results,
+                },
+            )?;
+        }
+        if !args.sim.quiet {
             println!("Written: {}", path.display());
         }
     }
@@ -677,6 +755,7 @@ fn sweep_outputs(
 fn merge(args: MergeArgs) -> Result<(), Error> {
     let mut parts = Vec::with_capacity(args.parts.len());
     let mut sweeps = Vec::new();
+    let mut solves = Vec::new();
     for path in &args.parts {
         let origin = path.display().to_string();
         let bytes = std::fs::read(path)
@@ -686,7 +765,13 @@ fn merge(args: MergeArgs) -> Result<(), Error> {
             schema: Option<String>,
         }
         let head: Option<Head> = serde_json::from_slice(&bytes).ok();
-        if head.and_then(|h| h.schema).as_deref() == Some(sweep::PART_SCHEMA) {
+        let schema = head.and_then(|h| h.schema);
+        if schema.as_deref() == Some(solve::PART_SCHEMA) {
+            let part: solve::SolvePart = serde_json::from_slice(&bytes).map_err(|e| {
+                InputError::new(&origin, format!("the solve shard file is damaged: {e}"))
+            })?;
+            solves.push((origin, part));
+        } else if schema.as_deref() == Some(sweep::PART_SCHEMA) {
             let part: sweep::SweepPart = serde_json::from_slice(&bytes).map_err(|e| {
                 InputError::new(&origin, format!("the sweep shard file is damaged: {e}"))
             })?;
@@ -694,6 +779,35 @@ fn merge(args: MergeArgs) -> Result<(), Error> {
         } else {
             parts.push((origin.clone(), riskpool::shard::read(&origin, &bytes)?));
         }
+    }
+    if !solves.is_empty() {
+        if !parts.is_empty() || !sweeps.is_empty() {
+            return Err(InputError::new(
+                "merge",
+                "give one kind of shard files: run, sweep or solve shards",
+            )
+            .into());
+        }
+        let set = solve::merge_parts(&solves)?;
+        if let Some(path) = &args.json {
+            if set.results.len() == 1 {
+                output::write_json(path, &set.results[0].answer)?;
+            } else {
+                output::write_json(path, &set)?;
+            }
+        }
+        if !args.quiet {
+            for p in &set.results {
+                if let Some(s) = &p.stress {
+                    println!("Stress {s}:");
+                }
+                print!("{}", text::solved(&p.answer, &p.answer.currency));
+            }
+            if let Some(path) = &args.json {
+                println!("Written: {}", path.display());
+            }
+        }
+        return Ok(());
     }
     if !sweeps.is_empty() {
         if !parts.is_empty() {

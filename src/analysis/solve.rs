@@ -45,6 +45,8 @@ pub struct SolveResult {
     pub schema: String,
     /// The scenario's name.
     pub scenario: String,
+    /// The scenario's currency label.
+    pub currency: String,
     /// The key solved for.
     #[serde(rename = "for")]
     pub for_key: String,
@@ -265,6 +267,7 @@ pub fn solve(
     Ok(SolveResult {
         schema: SCHEMA.to_string(),
         scenario: subject.scenario.name.clone(),
+        currency: subject.scenario.currency.clone(),
         for_key: setting.key().to_string(),
         target: target.text.clone(),
         value,
@@ -286,5 +289,99 @@ pub fn solve(
         }
         .to_string(),
         evaluations: search.evaluations,
+    })
+}
+
+/// Schema identifier of several answers (`solve` with several targets or
+/// stresses).
+pub const SET_SCHEMA: &str = "riskpool.solves.v1";
+/// Schema identifier of a shard of solve points (`solve --shard I/N`).
+pub const PART_SCHEMA: &str = "riskpool.solve-part.v1";
+
+/// The answers of several solve points, in point order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolveSet {
+    /// Always `riskpool.solves.v1`.
+    pub schema: String,
+    /// One answer per point: every stress (or none) times every target.
+    pub results: Vec<SolvePoint>,
+}
+
+/// One solve point and its answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolvePoint {
+    /// The stress applied, if any.
+    pub stress: Option<String>,
+    /// The answer.
+    pub answer: SolveResult,
+}
+
+/// One shard's solve points: points `k` (from 0) with `k mod N = I - 1`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolvePart {
+    /// Always `riskpool.solve-part.v1`.
+    pub schema: String,
+    /// riskpool's version.
+    pub version: String,
+    /// `[I, N]`.
+    pub shard: [u64; 2],
+    /// Points in the whole solve.
+    pub points: usize,
+    /// The point index of each result.
+    pub indices: Vec<usize>,
+    /// This shard's answers.
+    pub results: Vec<SolvePoint>,
+}
+
+/// Merges solve shard files (`(origin, part)`) into the answers of every
+/// point, refusing an incomplete, duplicated or mixed set.
+pub fn merge_parts(parts: &[(String, SolvePart)]) -> Result<SolveSet, Error> {
+    let Some((first_name, first)) = parts.first() else {
+        return Err(InputError::new("merge", "give the solve shard files to merge").into());
+    };
+    let n = first.shard[1];
+    let mut slots: Vec<Option<SolvePoint>> = vec![None; first.points];
+    let mut seen = vec![false; n as usize];
+    for (name, p) in parts {
+        if p.version != first.version || p.shard[1] != n || p.points != first.points {
+            return Err(InputError::new(
+                name,
+                format!("comes from another solve than {first_name} (points, shard count or version differ)"),
+            )
+            .into());
+        }
+        let i = p.shard[0];
+        if i == 0 || i > n || p.indices.len() != p.results.len() {
+            return Err(InputError::new(name, "its shard number or answers are damaged").into());
+        }
+        if std::mem::replace(&mut seen[(i - 1) as usize], true) {
+            return Err(InputError::new(name, format!("shard {i}/{n} is given twice")).into());
+        }
+        for (&k, r) in p.indices.iter().zip(&p.results) {
+            if k >= slots.len() || k as u64 % n != i - 1 {
+                return Err(InputError::new(name, "holds a point of another shard").into());
+            }
+            slots[k] = Some(r.clone());
+        }
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !**s)
+        .map(|(i, _)| format!("{}/{n}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        return Err(InputError::new(
+            "merge",
+            format!(
+                "the set is incomplete: solve shard {} missing",
+                missing.join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(SolveSet {
+        schema: SET_SCHEMA.to_string(),
+        results: slots.into_iter().flatten().collect(),
     })
 }

@@ -295,3 +295,58 @@ fn the_slurm_array_recipe_runs_on_a_one_node_cluster() {
         _ => panic!("the Slurm recipe failed:\n{text}"),
     }
 }
+
+#[test]
+fn solve_points_shard_and_merge_to_the_whole_solve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let solve = |extra: &[&str], out: &Path| {
+        let o = Process::new(bin())
+            .arg("solve")
+            .arg(scenario())
+            .args([
+                "--for",
+                "pool.initial_balance",
+                "--paths",
+                "4000",
+                "--quiet",
+            ])
+            .args(["--target", "depletion<=0.05", "--target", "depletion<=0.1"])
+            .args(["--stress", "base", "--stress", "recession-year-2"])
+            .args(extra)
+            .arg("--json")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    solve(&[], &d.join("whole.json"));
+    for i in 1..=3 {
+        solve(
+            &["--shard", &format!("{i}/3")],
+            &d.join(format!("p{i}.json")),
+        );
+    }
+    let o = Process::new(bin())
+        .arg("merge")
+        .args((1..=3).rev().map(|i| d.join(format!("p{i}.json"))))
+        .args(["--quiet", "--json"])
+        .arg(d.join("merged.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = std::fs::read(d.join("whole.json")).unwrap();
+    assert_eq!(std::fs::read(d.join("merged.json")).unwrap(), whole);
+    let v: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+    assert_eq!(v["schema"], "riskpool.solves.v1");
+    assert_eq!(v["results"].as_array().unwrap().len(), 4);
+    assert_eq!(v["results"][2]["stress"], "recession-year-2");
+    // A missing shard is refused.
+    let o = riskpool(&[
+        "merge",
+        d.join("p1.json").to_str().unwrap(),
+        d.join("p2.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("solve shard 3/3 missing"));
+}
