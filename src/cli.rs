@@ -66,15 +66,55 @@ struct SimArgs {
     /// Master seed (overrides [simulation] seed).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
-    /// Sampling method (overrides [simulation] method).
+    /// Sampling method (overrides [simulation] method): plain, importance,
+    /// or auto (importance sampling when depletion is rare).
     #[arg(long, value_name = "METHOD", value_parser = ["plain", "importance", "auto"])]
     method: Option<String>,
     /// Worker threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Print nothing but errors.
+    /// Print nothing but errors: no summary, no progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+impl SimArgs {
+    /// Checks the options and applies --paths, --seed and --method to `sc`.
+    fn apply(&self, sc: &mut Scenario) -> Result<(), Error> {
+        if let Some(paths) = self.paths {
+            if paths == 0 || paths > scenario::MAX_PATHS {
+                return Err(InputError::new(
+                    "--paths",
+                    format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
+                )
+                .into());
+            }
+            sc.paths = paths;
+        }
+        if self.threads == Some(0) {
+            return Err(InputError::new("--threads", "must be at least 1").into());
+        }
+        if let Some(seed) = self.seed {
+            sc.seed = seed;
+        }
+        match self.method.as_deref() {
+            Some("plain") => sc.method = Method::Plain,
+            Some("importance") => sc.method = Method::Importance,
+            Some("auto") => sc.method = Method::Auto,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The options of a whole run of `sc`.
+    fn options(&self, sc: &Scenario) -> RunOptions {
+        RunOptions {
+            paths: sc.paths,
+            seed: sc.seed,
+            threads: self.threads,
+            batches: None,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -194,19 +234,8 @@ struct RunArgs {
     json: Option<PathBuf>,
     #[command(flatten)]
     out: OutputArgs,
-    /// Number of paths (overrides [simulation] paths).
-    #[arg(long, value_name = "N")]
-    paths: Option<u64>,
-    /// Master seed (overrides [simulation] seed).
-    #[arg(long, value_name = "S")]
-    seed: Option<u64>,
-    /// Sampling method (overrides [simulation] method): plain, importance,
-    /// or auto (importance sampling when depletion is rare).
-    #[arg(long, value_name = "METHOD", value_parser = ["plain", "importance", "auto"])]
-    method: Option<String>,
-    /// Worker threads (default: one per core). Results do not depend on it.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[command(flatten)]
+    sim: SimArgs,
     /// Save completed batches in DIR as the run goes; run the same command
     /// again after an interruption and it resumes where it stopped, with
     /// the same result as an uninterrupted run.
@@ -216,9 +245,6 @@ struct RunArgs {
     /// `riskpool merge` combines the N files into the whole run's result.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
-    /// Print nothing but errors: no summary, no progress bar.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(Args)]
@@ -271,31 +297,8 @@ fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
 
 fn run(args: RunArgs) -> Result<(), Error> {
     let mut scenarios = load(&args.scenario)?;
-    if let Some(paths) = args.paths
-        && (paths == 0 || paths > scenario::MAX_PATHS)
-    {
-        return Err(InputError::new(
-            "--paths",
-            format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
-        )
-        .into());
-    }
-    if args.threads == Some(0) {
-        return Err(InputError::new("--threads", "must be at least 1").into());
-    }
     for sc in &mut scenarios {
-        if let Some(paths) = args.paths {
-            sc.paths = paths;
-        }
-        if let Some(seed) = args.seed {
-            sc.seed = seed;
-        }
-        match args.method.as_deref() {
-            Some("plain") => sc.method = Method::Plain,
-            Some("importance") => sc.method = Method::Importance,
-            Some("auto") => sc.method = Method::Auto,
-            _ => {}
-        }
+        args.sim.apply(sc)?;
     }
     let shard = match &args.shard {
         Some(text) => {
@@ -335,21 +338,16 @@ fn run(args: RunArgs) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     if let (Some((i, n)), Some(path)) = (shard, &args.json) {
         let model = &models[0];
-        let opts = RunOptions {
-            paths: model.scenario.paths,
-            seed: model.scenario.seed,
-            threads: args.threads,
-            batches: None,
-        };
+        let opts = args.sim.options(&model.scenario);
         let range = riskpool::shard::batches(i, n, opts.paths);
         let shard_paths = (range.end * riskpool::engine::BATCH_PATHS).min(opts.paths)
             - (range.start * riskpool::engine::BATCH_PATHS).min(opts.paths);
-        let bar = Bar::new(shard_paths, args.quiet);
+        let bar = Bar::new(shard_paths, args.sim.quiet);
         let part =
             riskpool::shard::run_shard(model, &opts, i, n, args.checkpoint.as_deref(), &bar)?;
         bar.finish();
         output::write_json_compact(path, &part)?;
-        if !args.quiet {
+        if !args.sim.quiet {
             println!(
                 "Shard {i}/{n} of {}: batches {}..{} ({} paths of {}), written to {}",
                 model.scenario.name,
@@ -365,13 +363,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let mut results = Vec::with_capacity(models.len());
     for model in &models {
         let sc = &model.scenario;
-        let opts = RunOptions {
-            paths: sc.paths,
-            seed: sc.seed,
-            threads: args.threads,
-            batches: None,
-        };
-        let bar = Bar::new(sc.paths, args.quiet);
+        let opts = args.sim.options(sc);
+        let bar = Bar::new(sc.paths, args.sim.quiet);
         let result = riskpool::run_checkpointed(model, &opts, args.checkpoint.as_deref(), &bar)?;
         bar.finish();
         results.push(result);
@@ -408,7 +401,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
             html.as_deref(),
         )?);
     }
-    if !args.quiet {
+    if !args.sim.quiet {
         if several {
             print!("{}", text::comparison(&results));
         } else {
@@ -498,34 +491,8 @@ fn resolve(
     if let Some(name) = stress {
         sc = sc.with_stress(name)?;
     }
-    if let Some(paths) = sim.paths {
-        if paths == 0 || paths > scenario::MAX_PATHS {
-            return Err(InputError::new(
-                "--paths",
-                format!("must be from 1 to {}, got {paths}", scenario::MAX_PATHS),
-            )
-            .into());
-        }
-        sc.paths = paths;
-    }
-    if sim.threads == Some(0) {
-        return Err(InputError::new("--threads", "must be at least 1").into());
-    }
-    if let Some(seed) = sim.seed {
-        sc.seed = seed;
-    }
-    match sim.method.as_deref() {
-        Some("plain") => sc.method = Method::Plain,
-        Some("importance") => sc.method = Method::Importance,
-        Some("auto") => sc.method = Method::Auto,
-        _ => {}
-    }
-    let opts = RunOptions {
-        paths: sc.paths,
-        seed: sc.seed,
-        threads: sim.threads,
-        batches: None,
-    };
+    sim.apply(&mut sc)?;
+    let opts = sim.options(&sc);
     Ok((sc, opts))
 }
 

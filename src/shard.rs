@@ -214,27 +214,9 @@ pub fn merge(parts: &[(String, ShardFile)]) -> Result<RunResult, Error> {
         }
         *slot = Some(name);
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(i, _)| format!("{}/{n}", i + 1))
-        .collect();
-    if !missing.is_empty() {
-        let shown = if missing.len() > 10 {
-            format!(
-                "{} and {} more",
-                missing[..10].join(", "),
-                missing.len() - 10
-            )
-        } else {
-            missing.join(", ")
-        };
-        return Err(InputError::new(
-            "merge",
-            format!("the set is incomplete: shard {shown} missing"),
-        )
-        .into());
+    let present: Vec<bool> = seen.iter().map(Option::is_some).collect();
+    if let Some(e) = incomplete("shard", &present) {
+        return Err(e.into());
     }
     let mut acc = first.accumulator.clone();
     for (_, p) in &parts[1..] {
@@ -258,4 +240,92 @@ pub fn merge(parts: &[(String, ShardFile)]) -> Result<RunResult, Error> {
         &plan,
         info,
     ))
+}
+
+/// The error for a set of shard files missing some of its `N` shards
+/// (`present[i]` for shard `i + 1`); `what` names them ("shard", "sweep
+/// shard"). None when the set is complete.
+pub fn incomplete(what: &str, present: &[bool]) -> Option<InputError> {
+    let n = present.len();
+    let missing: Vec<String> = present
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !**p)
+        .map(|(i, _)| format!("{}/{n}", i + 1))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let shown = if missing.len() > 10 {
+        format!(
+            "{} and {} more",
+            missing[..10].join(", "),
+            missing.len() - 10
+        )
+    } else {
+        missing.join(", ")
+    };
+    Some(InputError::new(
+        "merge",
+        format!("the set is incomplete: {what} {shown} missing"),
+    ))
+}
+
+/// One shard of a sweep's or a solve's points, as [`merge_points`] reads
+/// it: shard `[I, N]` of `points` points holds the points `k` with `k mod N
+/// = I - 1`, their indices in `indices` and their rows in `rows`.
+pub struct PointPart<'a, T> {
+    /// The file, for messages.
+    pub name: &'a str,
+    /// `[I, N]`.
+    pub shard: [u64; 2],
+    /// Points in the whole grid.
+    pub points: usize,
+    /// Each row's point index.
+    pub indices: &'a [usize],
+    /// The rows.
+    pub rows: &'a [T],
+}
+
+/// Every point's row, in point order, from point shards that the caller
+/// has found to belong to one sweep or solve (`what` names it). Refuses a
+/// damaged, duplicated or incomplete set.
+pub fn merge_points<T: Clone>(what: &str, parts: &[PointPart<T>]) -> Result<Vec<T>, Error> {
+    let Some(first) = parts.first() else {
+        return Err(
+            InputError::new("merge", format!("give the {what} shard files to merge")).into(),
+        );
+    };
+    let n = first.shard[1];
+    let mut rows: Vec<Option<T>> = vec![None; first.points];
+    let mut seen = vec![false; n as usize];
+    for p in parts {
+        if p.shard[1] != n || p.points != first.points {
+            return Err(InputError::new(
+                p.name,
+                format!(
+                    "comes from another {what} than {} (points or shard count differ)",
+                    first.name
+                ),
+            )
+            .into());
+        }
+        let i = p.shard[0];
+        if i == 0 || i > n || p.indices.len() != p.rows.len() {
+            return Err(InputError::new(p.name, "its shard number or rows are damaged").into());
+        }
+        if std::mem::replace(&mut seen[(i - 1) as usize], true) {
+            return Err(InputError::new(p.name, format!("shard {i}/{n} is given twice")).into());
+        }
+        for (&k, row) in p.indices.iter().zip(p.rows) {
+            if k >= rows.len() || k as u64 % n != i - 1 {
+                return Err(InputError::new(p.name, "holds a point of another shard").into());
+            }
+            rows[k] = Some(row.clone());
+        }
+    }
+    if let Some(e) = incomplete(&format!("{what} shard"), &seen) {
+        return Err(e.into());
+    }
+    Ok(rows.into_iter().flatten().collect())
 }

@@ -1,10 +1,12 @@
 //! Decision tools on top of the engine: `solve` (the smallest pool or the
 //! largest plan meeting a target) and `sweep` (a grid of designs).
 //!
-//! Both change a scenario without re-reading it: the pool's settings are
-//! changed on the built model (no loan depends on them), and `plan.scale`
-//! rebuilds the model from the scenario's loans with every exposure
-//! multiplied (shares, tiers and caps then apply to the scaled loans).
+//! `solve` changes a setting without re-reading the scenario or its tape:
+//! [`Subject`] keeps the loans as read and builds each candidate's model
+//! from them (with every check a scenario gets), the pool's settings
+//! changed, or for `plan.scale` every exposure multiplied (shares, tiers
+//! and caps then apply to the scaled loans). `sweep` reads each point like
+//! a scenario with `--set` overrides.
 
 pub mod solve;
 pub mod sweep;

@@ -29,6 +29,7 @@ use crate::engine::importance;
 use crate::engine::path::Mixture;
 use crate::error::{Error, InputError};
 use crate::scenario::Method;
+use crate::shard::{PointPart, merge_points};
 
 /// Schema identifier of `solve --json` files.
 pub const SCHEMA: &str = "riskpool.solve.v1";
@@ -339,49 +340,25 @@ pub fn merge_parts(parts: &[(String, SolvePart)]) -> Result<SolveSet, Error> {
     let Some((first_name, first)) = parts.first() else {
         return Err(InputError::new("merge", "give the solve shard files to merge").into());
     };
-    let n = first.shard[1];
-    let mut slots: Vec<Option<SolvePoint>> = vec![None; first.points];
-    let mut seen = vec![false; n as usize];
-    for (name, p) in parts {
-        if p.version != first.version || p.shard[1] != n || p.points != first.points {
-            return Err(InputError::new(
-                name,
-                format!("comes from another solve than {first_name} (points, shard count or version differ)"),
-            )
-            .into());
-        }
-        let i = p.shard[0];
-        if i == 0 || i > n || p.indices.len() != p.results.len() {
-            return Err(InputError::new(name, "its shard number or answers are damaged").into());
-        }
-        if std::mem::replace(&mut seen[(i - 1) as usize], true) {
-            return Err(InputError::new(name, format!("shard {i}/{n} is given twice")).into());
-        }
-        for (&k, r) in p.indices.iter().zip(&p.results) {
-            if k >= slots.len() || k as u64 % n != i - 1 {
-                return Err(InputError::new(name, "holds a point of another shard").into());
-            }
-            slots[k] = Some(r.clone());
-        }
-    }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| format!("{}/{n}", i + 1))
-        .collect();
-    if !missing.is_empty() {
+    if let Some((name, _)) = parts.iter().find(|(_, p)| p.version != first.version) {
         return Err(InputError::new(
-            "merge",
-            format!(
-                "the set is incomplete: solve shard {} missing",
-                missing.join(", ")
-            ),
+            name,
+            format!("comes from another riskpool version than {first_name}"),
         )
         .into());
     }
+    let points: Vec<PointPart<SolvePoint>> = parts
+        .iter()
+        .map(|(name, p)| PointPart {
+            name,
+            shard: p.shard,
+            points: p.points,
+            indices: &p.indices,
+            rows: &p.results,
+        })
+        .collect();
     Ok(SolveSet {
         schema: SET_SCHEMA.to_string(),
-        results: slots.into_iter().flatten().collect(),
+        results: merge_points("solve", &points)?,
     })
 }

@@ -18,6 +18,7 @@ use crate::error::{Error, InputError};
 use crate::model::Model;
 use crate::result::RunResult;
 use crate::scenario;
+use crate::shard::{PointPart, merge_points};
 
 /// Schema identifier of `sweep --json` files.
 pub const SCHEMA: &str = "riskpool.sweep.v1";
@@ -228,13 +229,8 @@ pub fn merge_parts(parts: &[(String, SweepPart)]) -> Result<SweepResult, Error> 
     let Some((first_name, first)) = parts.first() else {
         return Err(InputError::new("merge", "give the sweep shard files to merge").into());
     };
-    let n = first.shard[1];
-    let mut rows: Vec<Option<SweepRow>> = vec![None; first.points];
-    let mut seen = vec![false; n as usize];
     for (name, p) in parts {
         let same = p.version == first.version
-            && p.shard[1] == n
-            && p.points == first.points
             && p.sweep.keys == first.sweep.keys
             && p.sweep.paths == first.sweep.paths
             && p.sweep.seed == first.sweep.seed
@@ -242,42 +238,23 @@ pub fn merge_parts(parts: &[(String, SweepPart)]) -> Result<SweepResult, Error> 
         if !same {
             return Err(InputError::new(
                 name,
-                format!("comes from another sweep than {first_name} (keys, points, paths, seed, shard count or version differ)"),
+                format!("comes from another sweep than {first_name} (keys, paths, seed or version differ)"),
             )
             .into());
         }
-        let i = p.shard[0];
-        if i == 0 || i > n || p.indices.len() != p.sweep.rows.len() {
-            return Err(InputError::new(name, "its shard number or rows are damaged").into());
-        }
-        if std::mem::replace(&mut seen[(i - 1) as usize], true) {
-            return Err(InputError::new(name, format!("shard {i}/{n} is given twice")).into());
-        }
-        for (&k, row) in p.indices.iter().zip(&p.sweep.rows) {
-            if k >= rows.len() || k as u64 % n != i - 1 {
-                return Err(InputError::new(name, "holds a point of another shard").into());
-            }
-            rows[k] = Some(row.clone());
-        }
     }
-    let missing: Vec<String> = seen
+    let points: Vec<PointPart<SweepRow>> = parts
         .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| format!("{}/{n}", i + 1))
+        .map(|(name, p)| PointPart {
+            name,
+            shard: p.shard,
+            points: p.points,
+            indices: &p.indices,
+            rows: &p.sweep.rows,
+        })
         .collect();
-    if !missing.is_empty() {
-        return Err(InputError::new(
-            "merge",
-            format!(
-                "the set is incomplete: sweep shard {} missing",
-                missing.join(", ")
-            ),
-        )
-        .into());
-    }
     Ok(SweepResult {
-        rows: rows.into_iter().flatten().collect(),
+        rows: merge_points("sweep", &points)?,
         ..first.sweep.clone()
     })
 }

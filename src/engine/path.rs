@@ -538,19 +538,8 @@ impl Workspace {
                             claim += (rate * e).min(cap);
                         }
                     };
-                    if g.renew {
-                        self.selector.pick(gi, n as u32, k as u32, rng, &mut take);
-                    } else {
-                        partial_shuffle(
-                            &mut self.active[gi],
-                            gi,
-                            n,
-                            k,
-                            rng,
-                            &mut self.swaps,
-                            &mut take,
-                        );
-                        self.active_count[gi] -= k;
+                    self.select(gi, g.renew, n, k, rng, &mut take);
+                    if !g.renew {
                         self.nonrenew_active[bank as usize] -= exposure;
                     }
                     if !capped {
@@ -574,19 +563,8 @@ impl Workspace {
                         total.recovery += f.recovery;
                         total.exposure += f.exposure;
                     };
-                    if g.renew {
-                        self.selector.pick(gi, n as u32, k as u32, rng, &mut take);
-                    } else {
-                        partial_shuffle(
-                            &mut self.active[gi],
-                            gi,
-                            n,
-                            k,
-                            rng,
-                            &mut self.swaps,
-                            &mut take,
-                        );
-                        self.active_count[gi] -= k;
+                    self.select(gi, g.renew, n, k, rng, &mut take);
+                    if !g.renew {
                         self.nonrenew_active[bank as usize] -= total.exposure;
                     }
                     self.cells.book(t, pair, &cell_of(&total, basis));
@@ -595,21 +573,7 @@ impl Workspace {
                     // Positions first, then each loan's own draws (Beta LGDs).
                     let mut picked = std::mem::take(&mut self.picked);
                     picked.clear();
-                    if g.renew {
-                        self.selector
-                            .pick(gi, n as u32, k as u32, rng, &mut |p| picked.push(p));
-                    } else {
-                        partial_shuffle(
-                            &mut self.active[gi],
-                            gi,
-                            n,
-                            k,
-                            rng,
-                            &mut self.swaps,
-                            &mut |p| picked.push(p),
-                        );
-                        self.active_count[gi] -= k;
-                    }
+                    self.select(gi, g.renew, n, k, rng, &mut |p| picked.push(p));
                     for &pos in &picked {
                         let terms = model.terms[g.loans[pos as usize] as usize];
                         let cell = match terms.lgd {
@@ -627,6 +591,27 @@ impl Workspace {
                     self.picked = picked;
                 }
             }
+        }
+    }
+
+    /// Picks the `k` defaulted loans among the `n` active ones of group
+    /// `gi`, calling `take` with each position: renewed groups by Floyd's
+    /// selection, the others by a partial shuffle that retires them.
+    #[inline(always)]
+    fn select(
+        &mut self,
+        gi: usize,
+        renew: bool,
+        n: usize,
+        k: usize,
+        rng: &mut PathRng,
+        take: &mut impl FnMut(u32),
+    ) {
+        if renew {
+            self.selector.pick(gi, n as u32, k as u32, rng, take);
+        } else {
+            partial_shuffle(&mut self.active[gi], gi, n, k, rng, &mut self.swaps, take);
+            self.active_count[gi] -= k;
         }
     }
 

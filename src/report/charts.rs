@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{currency_word, output::write_atomic, percent};
@@ -47,6 +48,36 @@ fn unit_for(max: f64) -> Unit {
             words: "million",
         }
     }
+}
+
+/// Draws one chart on a white SVG page of `size` pixels; returns the SVG.
+fn draw_svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), Error>,
+) -> Result<String, Error> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(fail)?;
+        draw(&root)?;
+        root.present().map_err(fail)?;
+    }
+    Ok(svg)
+}
+
+/// The legend of a chart's labelled series, at `at`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> Result<(), Error> {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .draw()
+        .map_err(fail)
 }
 
 /// A chart's file name and SVG text.
@@ -116,11 +147,8 @@ pub fn claims_distribution(r: &RunResult) -> Result<Chart, Error> {
     let unit = unit_for(xmax);
     let pmin = curve.iter().map(|p| p.1).fold(1.0, f64::min).min(1e-3) * 0.5;
     let title = title_of(r, "total claims on the pool");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -164,16 +192,9 @@ pub fn claims_distribution(r: &RunResult) -> Result<Chart, Error> {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    })?;
     Ok(Chart {
         name: "claims-distribution.svg".into(),
         title,
@@ -193,11 +214,8 @@ pub fn depletion_by_year(r: &RunResult) -> Result<Chart, Error> {
         * 1.2;
     let title = title_of(r, "chance the pool has run dry");
     let n = years.len().max(1) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -263,16 +281,9 @@ pub fn depletion_by_year(r: &RunResult) -> Result<Chart, Error> {
                 )
             }))
             .map_err(fail)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        Ok(())
+    })?;
     Ok(Chart {
         name: "depletion-by-year.svg".into(),
         title,
@@ -306,11 +317,8 @@ pub fn balance_fan(r: &RunResult) -> Result<Chart, Error> {
     let unit = unit_for(ymax);
     let years = fan.len().max(1) as f64;
     let title = title_of(r, "the pool's balance, percentiles by year");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -351,16 +359,9 @@ pub fn balance_fan(r: &RunResult) -> Result<Chart, Error> {
             .map_err(fail)?
             .label("median")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], BLUE.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+        Ok(())
+    })?;
     Ok(Chart {
         name: "balance-fan.svg".into(),
         title,
@@ -396,11 +397,8 @@ pub fn contributions(r: &RunResult) -> Result<Option<Chart>, Error> {
     let n = bars.len();
     let title = title_of(r, "shares of the 99% expected shortfall of claims");
     let height = (SIZE.1).max(120 + 42 * n as u32);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg((SIZE.0, height), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -447,8 +445,8 @@ pub fn contributions(r: &RunResult) -> Result<Option<Chart>, Error> {
                 )
             }))
             .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        Ok(())
+    })?;
     Ok(Some(Chart {
         name: "es99-contributions.svg".into(),
         title,
@@ -515,11 +513,8 @@ fn sweep_curve(name: &str, key: &str, points: &[SweepPoint]) -> Result<Chart, Er
         .max(1e-6)
         * 1.15;
     let title = format!("{name}: chance the pool runs dry, by {key}");
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -573,16 +568,9 @@ fn sweep_curve(name: &str, key: &str, points: &[SweepPoint]) -> Result<Chart, Er
                     .map(|(p, &x)| Circle::new((x / div, p.depletion), 4, BLUE.filled())),
             )
             .map_err(fail)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        Ok(())
+    })?;
     Ok(Chart {
         name: "sweep.svg".into(),
         title,
@@ -613,11 +601,8 @@ fn sweep_heatmap(name: &str, keys: &[String], points: &[SweepPoint]) -> Result<C
         .fold(top, f64::min);
     let title = format!("{name}: chance the pool runs dry (darker is likelier)");
     let (nx, ny) = (xs.len(), ys.len());
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(&title, TITLE)
             .margin(20)
             .x_label_area_size(55)
@@ -663,8 +648,8 @@ fn sweep_heatmap(name: &str, keys: &[String], points: &[SweepPoint]) -> Result<C
                 )
             }))
             .map_err(fail)?;
-        root.present().map_err(fail)?;
-    }
+        Ok(())
+    })?;
     Ok(Chart {
         name: "sweep.svg".into(),
         title,
