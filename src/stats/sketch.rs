@@ -465,11 +465,15 @@ impl Sketch {
     }
 
     /// The `num/den` quantile: the smallest value whose weighted CDF reaches
-    /// `num/den`, where the CDF of `x` is `1 - (weight above x) / total`.
+    /// `num/den`. The CDF is read from the tail the level lies in: for levels
+    /// of 1/2 and above, the CDF of `x` is `1 - (weight above x) / total`;
+    /// below 1/2, `(weight at or below x) / total`.
     ///
-    /// `total` is the normaliser: the sum of all weights for plain sampling,
-    /// or the number of paths times [`ONE`] for importance sampling (whose
-    /// tail estimates are unbiased that way). `None` when the sketch is empty.
+    /// `total` is the normaliser: the sum of all weights for plain sampling
+    /// (where the two readings agree exactly), or the number of paths times
+    /// [`ONE`] for importance sampling, whose weights then estimate each tail
+    /// without bias (their sum is itself only an estimate of `total`).
+    /// `None` when the sketch is empty.
     pub fn quantile(&self, num: u128, den: u128, total: u128) -> Option<f64> {
         Self::quantile_of(&self.bins(), num, den, total)
     }
@@ -478,6 +482,18 @@ impl Sketch {
     /// several queries share one listing of the buckets.
     pub fn quantile_of(bins: &[Bin], num: u128, den: u128, total: u128) -> Option<f64> {
         let first = bins.first()?;
+        if 2 * num < den {
+            // Weight needed at or below the answer: num/den * total.
+            let need = num.checked_mul(total)?;
+            let mut below: u128 = 0;
+            for b in bins {
+                below += b.weight;
+                if below.checked_mul(den)? >= need {
+                    return Some(b.max);
+                }
+            }
+            return Some(bins.last()?.max);
+        }
         // Allowed weight strictly above the answer: (1 - num/den) * total.
         let tail = (den - num).checked_mul(total)?;
         let mut above: u128 = 0;
@@ -548,6 +564,47 @@ mod tests {
         let n = v.len();
         let k = (num * n).div_ceil(den).max(1);
         v[k - 1]
+    }
+
+    /// With weights that add up to `total` (plain sampling), reading a level
+    /// from below or from above gives the same quantile: the lower-tail rule
+    /// changes nothing there.
+    #[test]
+    fn both_tails_agree_when_weights_add_up() {
+        let values: Vec<f64> = (0..2000)
+            .map(|i| ((i * 7919) % 1000) as f64 * 1.3 + 0.5)
+            .collect();
+        let s = sketch_of(&values);
+        let total = s.total_weight();
+        let bins = s.bins();
+        for num in 1..1000u128 {
+            let lower = Sketch::quantile_of(&bins, num, 1000, total);
+            // The upper-tail reading, as levels of 1/2 and above use it.
+            let tail = (1000 - num) * total;
+            let mut above = 0u128;
+            let mut upper = bins[0].min;
+            for b in bins.iter().rev() {
+                if (above + b.weight) * 1000 > tail {
+                    upper = b.max;
+                    break;
+                }
+                above += b.weight;
+            }
+            assert_eq!(lower, Some(upper), "level {num}/1000");
+        }
+    }
+
+    /// Under importance sampling the weights' sum only estimates `total`;
+    /// a low quantile is read from the weight below it, not from what is
+    /// left after the weight above (which the estimate's noise would throw
+    /// to the smallest value).
+    #[test]
+    fn low_quantiles_read_the_lower_tail() {
+        let s = sketch_of(&(1..=100).map(f64::from).collect::<Vec<_>>());
+        // As if the paths' weights added up to 100 of 110 paths.
+        let total = 110 * ONE;
+        assert_eq!(s.quantile(5, 100, total), Some(6.0));
+        assert_eq!(s.quantile(95, 100, total), Some(95.0));
     }
 
     #[test]
