@@ -521,24 +521,28 @@ impl Workspace {
                     bank,
                     lgd,
                     rate,
-                    cap,
+                    cap: _,
                     capped,
                 } => {
                     // Defaulted exposure, and (when some loan is capped) the
-                    // claims loan by loan.
-                    let exposures = &g.exposures;
+                    // claims loan by loan, precomputed as `(rate e).min(cap)`.
+                    let amounts = &g.amounts;
                     let mut exposure = 0.0;
                     let mut claim = 0.0;
-                    let mut take = |pos: u32| {
-                        // SAFETY: selections give positions below the
-                        // group's size, the length of `exposures`.
-                        let e = unsafe { *exposures.get_unchecked(pos as usize) };
-                        exposure += e;
-                        if capped {
-                            claim += (rate * e).min(cap);
-                        }
-                    };
-                    self.select(gi, g.renew, n, k, rng, &mut take);
+                    if capped {
+                        self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
+                            // SAFETY: selections give positions below the
+                            // group's size, the length of `amounts`.
+                            let [e, c] = unsafe { *amounts.get_unchecked(pos as usize) };
+                            exposure += e;
+                            claim += c;
+                        });
+                    } else {
+                        self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
+                            // SAFETY: as above.
+                            exposure += unsafe { amounts.get_unchecked(pos as usize)[0] };
+                        });
+                    }
                     if !g.renew {
                         self.nonrenew_active[bank as usize] -= exposure;
                     }

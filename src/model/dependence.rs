@@ -40,9 +40,9 @@ pub enum GroupKind {
     },
     /// One bank, one segment, one fixed LGD, one share and one cap: the
     /// loans differ only in size. A defaulted loan's figures follow from
-    /// its exposure ([`Group::exposures`]), so the hot loop reads 8 bytes
-    /// per default, and when no loan reaches the cap, the group's claim is
-    /// `rate` times its defaulted exposure.
+    /// its exposure and its own claim ([`Group::amounts`]), so the hot loop
+    /// reads 16 bytes per default, and when no loan reaches the cap, the
+    /// group's claim is `rate` times its defaulted exposure.
     Linear {
         /// The (bank, segment) pair of every loan.
         pair: u32,
@@ -103,9 +103,10 @@ pub struct Group {
     /// Per loan of the group (same order as `loans`): its figures when its
     /// LGD is fixed (a placeholder for a Beta LGD, drawn at default).
     pub figures: Vec<Figures>,
-    /// Per loan of the group: its exposure (only [`GroupKind::Linear`]
-    /// groups, which keep no `figures`).
-    pub exposures: Vec<f64>,
+    /// Per loan of the group: its exposure and its own claim, `(rate x
+    /// exposure).min(cap)` (only [`GroupKind::Linear`] groups, which keep no
+    /// `figures`).
+    pub amounts: Vec<[f64; 2]>,
     /// The exact table sampler of the number of defaults (renewed groups).
     pub sampler: Option<BinomialTable>,
 }
@@ -156,7 +157,7 @@ mod tests {
             term: u32::MAX,
             kind: GroupKind::Uniform,
             figures: vec![],
-            exposures: vec![],
+            amounts: vec![],
             sampler: None,
         };
         let n = 4001;

@@ -340,8 +340,14 @@ impl Model {
             };
             // Loans with a Beta LGD get placeholder figures; their draws
             // are made when they default.
-            let (figures, exposures) = if matches!(kind, GroupKind::Linear { .. }) {
-                let e = loans.iter().map(|&i| terms[i as usize].exposure).collect();
+            let (figures, amounts) = if let GroupKind::Linear { rate, cap, .. } = kind {
+                let e = loans
+                    .iter()
+                    .map(|&i| {
+                        let e = terms[i as usize].exposure;
+                        [e, (rate * e).min(cap)]
+                    })
+                    .collect();
                 (Vec::new(), e)
             } else {
                 let f = loans
@@ -363,7 +369,7 @@ impl Model {
                 term: if renew { u32::MAX } else { term },
                 kind,
                 figures,
-                exposures,
+                amounts,
                 sampler,
             });
         }
