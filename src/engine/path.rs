@@ -222,6 +222,8 @@ pub struct Workspace {
     picked: Vec<u32>,
     /// Each group's number of defaults in the year being drawn.
     defaults: Vec<u32>,
+    /// Each group's argument `x` of its conditional PD `Phi(x)` this year.
+    args: Vec<f64>,
     /// Swaps made this path in `active`, undone at the next path's start.
     swaps: Vec<(u32, u32, u32)>,
     /// This path's seed for each default year.
@@ -298,6 +300,7 @@ impl Workspace {
             active_count: vec![0; model.groups.len()],
             picked: Vec::new(),
             defaults: vec![0; model.groups.len()],
+            args: vec![0.0; model.groups.len()],
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
             cells: Cells::new(h, &model.pairs),
@@ -451,7 +454,14 @@ impl Workspace {
         }
         let sqrt_w = self.draw_factors(model, t, rng);
         // Every group's number of defaults first: the draws do not depend
-        // on each other, so the processor overlaps their table look-ups.
+        // on each other, so their tables are asked for all at once and the
+        // processor overlaps the look-ups.
+        for (g, x) in model.groups.iter().zip(&mut self.args) {
+            *x = g.argument(self.z[0], &self.z[1..], sqrt_w);
+            if let Some(s) = &g.sampler {
+                s.prefetch(*x);
+            }
+        }
         for (gi, g) in model.groups.iter().enumerate() {
             let n = if g.renew {
                 g.loans.len()
@@ -461,7 +471,7 @@ impl Workspace {
             self.defaults[gi] = if !g.active_in(t) || n == 0 {
                 0
             } else {
-                let x = g.argument(self.z[0], &self.z[1..], sqrt_w);
+                let x = self.args[gi];
                 match &g.sampler {
                     Some(s) => s.sample(x, rng),
                     None => exact_binomial(n as u32, norm_cdf(x), rng),

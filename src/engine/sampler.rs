@@ -168,6 +168,17 @@ impl BinomialTable {
         self.n
     }
 
+    /// Asks for the table `sample(x)` will read (a hint that changes no
+    /// result): a path's groups look up their tables at random places, so
+    /// fetching them all before the first draw overlaps the cache misses.
+    #[inline]
+    pub fn prefetch(&self, x: f64) {
+        let pos = (x - X_MIN) * SLICES_PER_UNIT;
+        if pos >= 0.0 && pos < self.slices.len() as f64 {
+            crate::math::prefetch(&self.slices[pos as usize]);
+        }
+    }
+
     /// Draws `K ~ Binomial(n, Phi(x))` exactly.
     #[inline]
     pub fn sample(&self, x: f64, rng: &mut PathRng) -> u32 {

@@ -25,6 +25,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::math::prefetch;
+
 /// Mantissa bits kept in a bucket key.
 pub const SUB_BITS: u32 = 10;
 /// Buckets per chunk: storage is allocated a chunk at a time, so memory
@@ -150,19 +152,6 @@ pub const DEFER: usize = 16_384;
 
 /// Values whose buckets are fetched together when deferred values settle.
 const BLOCK: usize = 32;
-
-/// Asks the processor to bring the cache line at `p` closer (a hint: it
-/// never faults and changes no result).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; it does not dereference `p`.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// A mergeable weighted quantile sketch (see the module documentation).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
