@@ -52,7 +52,9 @@ pub fn fixed_value(wv: f64) -> i128 {
     let x = wv * SUM_SCALE;
     // Same truncation either way; the i64 conversion is a single instruction.
     if x.abs() < 9.2e18 {
-        x as i64 as i128
+        // SAFETY: `|x| < 9.2e18 < 2^63`, so `x` (not NaN, which fails the
+        // comparison) truncates to an i64 in range.
+        i128::from(unsafe { x.to_int_unchecked::<i64>() })
     } else {
         x as i128
     }
@@ -88,7 +90,7 @@ const EMPTY: Bucket = Bucket {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "SparsePage", from = "SparsePage")]
 struct Page {
-    chunks: Vec<Option<Box<[Bucket]>>>,
+    chunks: [Option<Box<[Bucket; CHUNK]>>; CHUNKS],
 }
 
 /// A page as saved: `(index, weight, sum, min, max)` of every bucket that
@@ -118,7 +120,7 @@ impl From<SparsePage> for Page {
         for (i, weight, sum, min, max) in s.0 {
             let i = usize::from(i) % (CHUNK * CHUNKS);
             let chunk =
-                p.chunks[i / CHUNK].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
+                p.chunks[i / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
             chunk[i % CHUNK] = Bucket {
                 weight,
                 sum,
@@ -133,7 +135,7 @@ impl From<SparsePage> for Page {
 impl Page {
     fn new() -> Self {
         Self {
-            chunks: vec![None; CHUNKS],
+            chunks: [const { None }; CHUNKS],
         }
     }
 
@@ -244,14 +246,25 @@ impl Sketch {
         let bits = v.to_bits();
         let top = (bits >> 52) as u16;
         let sub = ((bits >> (52 - SUB_BITS)) as usize) & ((1 << SUB_BITS) - 1);
-        let mut i = usize::from(top.wrapping_sub(self.base));
-        if !matches!(self.pages.get(i), Some(Some(_))) {
-            i = self.page_index(top);
+        let i = usize::from(top.wrapping_sub(self.base));
+        if !matches!(self.pages.get(i), Some(Some(p)) if p.chunks[sub / CHUNK].is_some()) {
+            self.make_room(top, sub);
         }
+        let i = usize::from(top.wrapping_sub(self.base));
         let page = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
-        let chunk =
-            page.chunks[sub / CHUNK].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
+        let chunk = page.chunks[sub / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
         &mut chunk[sub % CHUNK]
+    }
+
+    /// Creates the page of `top` and its chunk of `sub` (the rare path of
+    /// [`Sketch::bucket`]).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, top: u16, sub: usize) {
+        let i = self.page_index(top);
+        if let Some(page) = &mut self.pages[i] {
+            page.chunks[sub / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
+        }
     }
 
     #[inline(always)]
@@ -279,33 +292,54 @@ impl Sketch {
     /// Puts a block of values (at most [`BLOCK`]) into their buckets: first
     /// finds every bucket and asks the processor to fetch it, then updates
     /// them, so that the fetches overlap instead of stalling one by one.
+    /// `weights` is `None` when every weight is 1 (plain sampling: the
+    /// weighted value is the value, and the fixed-point weight is [`ONE`]).
     fn put_block(&mut self, values: &[f64], weights: Option<&[f64]>) {
         debug_assert!(values.len() <= BLOCK);
         let mut buckets = [std::ptr::null_mut::<Bucket>(); BLOCK];
+        let mut zeros = 0u32;
         for (slot, &v) in buckets.iter_mut().zip(values) {
             if v != 0.0 {
                 let b: *mut Bucket = self.bucket(v);
                 prefetch(b);
                 *slot = b;
+            } else {
+                zeros += 1;
             }
         }
-        for (j, (&b, &v)) in buckets.iter().zip(values).enumerate() {
-            let w = weights.map_or(1.0, |w| w[j]);
-            let wfx = if weights.is_some() {
-                fixed_weight(w)
-            } else {
-                ONE
-            };
-            if b.is_null() {
-                self.zero += wfx;
-            } else {
-                // SAFETY: `b` points into a chunk, a boxed slice that is
-                // never moved, resized or freed while the sketch lives
-                // (finding later buckets may add pages and chunks, and may
-                // move the boxes of pages within `pages`, but never the
-                // chunks' own storage), and no other reference to that
-                // bucket is alive here.
-                Self::update(unsafe { &mut *b }, v, w, wfx);
+        match weights {
+            None => {
+                self.zero += u128::from(zeros) * ONE;
+                for (&b, &v) in buckets.iter().zip(values) {
+                    if !b.is_null() {
+                        // SAFETY: as below.
+                        let b = unsafe { &mut *b };
+                        b.weight += ONE;
+                        b.sum += fixed_value(v);
+                        if v < b.min {
+                            b.min = v;
+                        }
+                        if v > b.max {
+                            b.max = v;
+                        }
+                    }
+                }
+            }
+            Some(weights) => {
+                for ((&b, &v), &w) in buckets.iter().zip(values).zip(weights) {
+                    let wfx = fixed_weight(w);
+                    if b.is_null() {
+                        self.zero += wfx;
+                    } else {
+                        // SAFETY: `b` points into a chunk, a boxed slice
+                        // that is never moved, resized or freed while the
+                        // sketch lives (finding later buckets may add pages
+                        // and chunks, and may move the boxes of pages within
+                        // `pages`, but never the chunks' own storage), and
+                        // no other reference to that bucket is alive here.
+                        Self::update(unsafe { &mut *b }, v, w, wfx);
+                    }
+                }
             }
         }
     }
