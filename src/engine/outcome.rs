@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{Contributions, ProbAcc, StatAcc, fixed_weight};
+use crate::stats::{Contributions, ProbAcc, StatAcc};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -180,9 +180,6 @@ pub struct PathOutcome {
     pub budget_exceeded: Vec<bool>,
     /// Whether each bank was suspended in any year.
     pub bank_suspended: Vec<bool>,
-    /// Claims by segment, then by bank: the parts whose contributions to
-    /// the expected shortfall of total claims are reported.
-    pub claim_parts: Vec<f64>,
 }
 
 impl PathOutcome {
@@ -193,7 +190,6 @@ impl PathOutcome {
             depleted: vec![false; layout.years],
             budget_exceeded: vec![false; layout.years],
             bank_suspended: vec![false; layout.banks],
-            claim_parts: vec![0.0; layout.segments + layout.banks],
         }
     }
 
@@ -203,7 +199,6 @@ impl PathOutcome {
         self.depleted.fill(false);
         self.budget_exceeded.fill(false);
         self.bank_suspended.fill(false);
-        self.claim_parts.fill(0.0);
     }
 }
 
@@ -335,8 +330,6 @@ impl Accumulator {
                 acc.hit(w);
             }
         }
-        self.claim_parts
-            .add(o.values[slot::CLAIMS], &o.claim_parts, w, fixed_weight(w));
     }
 
     /// The figure whose accumulator stands for figure `i`.
@@ -359,6 +352,19 @@ impl Accumulator {
                 self.alias[i] = None;
             }
         }
+        // Contributions to the ES of total claims: segments' then banks'.
+        let lay = self.layout;
+        let parts: Vec<usize> = (0..lay.segments)
+            .map(|s| lay.segment(s, 1))
+            .chain((0..lay.banks).map(|b| lay.bank(b, 1)))
+            .collect();
+        self.claim_parts.add_rows(
+            &buffer.rows,
+            buffer.width,
+            lay.total(slot::CLAIMS),
+            &parts,
+            &buffer.weights,
+        );
         for i in 0..self.stats.len() {
             if self.alias[i].is_none() {
                 buffer.gather(i);

@@ -818,12 +818,6 @@ impl Workspace {
                 *y = [0.0; 3];
             }
         }
-        for s in 0..lay.segments {
-            self.out.claim_parts[s] = v[lay.segment(s, 1)];
-        }
-        for b in 0..banks {
-            self.out.claim_parts[lay.segments + b] = v[lay.bank(b, 1)];
-        }
         // What the other parties bear, net of the recoveries they share pro
         // rata (on the outstanding-principal basis they pay on the whole
         // exposure and get back the recovered part).

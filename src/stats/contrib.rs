@@ -8,50 +8,86 @@
 //! uses the very same weights, so the contributions add up to the expected
 //! shortfall of the total, also when many paths tie at the boundary (they
 //! then share one bin and count fractionally together, as Acerbi and Tasche
-//! define it). Bins are kept in a hash map, so memory follows the bins
-//! touched, never the number of paths; queries sort the bins, so results do
-//! not depend on the map's order.
+//! define it). Bins live in pages (one per factor of two of the total) of
+//! chunks of 64 rows, allocated as they are first touched, so memory
+//! follows the bins touched, never the number of paths, and a bin is found
+//! by address arithmetic (no hashing). Queries list the bins in order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::sketch::{ONE, SUB_BITS, SUM_SCALE, fixed_value};
+use super::sketch::{ONE, SUB_BITS, SUM_SCALE, fixed_value, fixed_weight};
+use crate::math::prefetch;
 
-/// A fast hasher for bin keys (small integers); any hash gives the same
-/// results, since queries sort the bins.
-#[derive(Default)]
-pub struct KeyHasher(u64);
+/// Rows per chunk.
+const CHUNK: usize = 64;
+/// Chunks per page (factor of two).
+const CHUNKS: usize = (1 << SUB_BITS) / CHUNK;
+/// Paths whose rows are found (and fetched) before any is updated.
+const BLOCK: usize = 16;
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
+/// The rows of one factor of two of the total, in chunks of [`CHUNK`] rows
+/// of `1 + parts` numbers each: the bin's weight (as i128), then each
+/// part's fixed-point weighted sum.
+#[derive(Clone, Debug)]
+struct Page {
+    chunks: [Option<Box<[i128]>>; CHUNKS],
 }
 
-type Bins = HashMap<u32, Box<[i128]>, BuildHasherDefault<KeyHasher>>;
-
 /// Per-bin sums of the parts of a non-negative total.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(into = "SavedContributions", from = "SavedContributions")]
 pub struct Contributions {
     /// Number of parts.
     parts: usize,
     /// Weight of the paths whose total is zero.
     zero: u128,
-    /// Per bin key: the bin's weight (as i128), then each part's
-    /// fixed-point weighted sum.
-    bins: Bins,
+    /// Pages by the total's sign-and-exponent bits.
+    pages: Vec<Option<Box<Page>>>,
+}
+
+/// Contributions as saved (shard and checkpoint files): every touched bin
+/// by key.
+#[derive(Serialize, Deserialize)]
+struct SavedContributions {
+    parts: usize,
+    zero: u128,
+    bins: HashMap<u32, Box<[i128]>>,
+}
+
+impl From<Contributions> for SavedContributions {
+    fn from(c: Contributions) -> Self {
+        let bins = c
+            .rows()
+            .into_iter()
+            .map(|(k, r)| (k, r.to_vec().into_boxed_slice()))
+            .collect();
+        SavedContributions {
+            parts: c.parts,
+            zero: c.zero,
+            bins,
+        }
+    }
+}
+
+impl From<SavedContributions> for Contributions {
+    fn from(s: SavedContributions) -> Self {
+        let mut c = Contributions::new(s.parts);
+        c.zero = s.zero;
+        for (key, src) in s.bins {
+            for (d, v) in c.row(key).iter_mut().zip(src.iter()) {
+                *d += v;
+            }
+        }
+        c
+    }
+}
+
+impl PartialEq for Contributions {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts && self.zero == other.zero && self.rows() == other.rows()
+    }
 }
 
 impl Contributions {
@@ -63,6 +99,50 @@ impl Contributions {
         }
     }
 
+    /// The row of bin `key`, creating its page and chunk if need be.
+    #[inline]
+    fn row(&mut self, key: u32) -> &mut [i128] {
+        let width = 1 + self.parts;
+        let top = (key >> SUB_BITS) as usize;
+        let sub = (key as usize) & ((1 << SUB_BITS) - 1);
+        if top >= self.pages.len() {
+            self.pages.resize_with(top + 1, || None);
+        }
+        let page = self.pages[top].get_or_insert_with(|| {
+            Box::new(Page {
+                chunks: [const { None }; CHUNKS],
+            })
+        });
+        let chunk = page.chunks[sub / CHUNK]
+            .get_or_insert_with(|| vec![0; CHUNK * width].into_boxed_slice());
+        &mut chunk[(sub % CHUNK) * width..][..width]
+    }
+
+    /// The bin key of a positive total.
+    #[inline]
+    fn key(total: f64) -> u32 {
+        (total.to_bits() >> (52 - SUB_BITS)) as u32
+    }
+
+    /// Every touched bin (non-zero weight or sum), in increasing order.
+    fn rows(&self) -> Vec<(u32, &[i128])> {
+        let width = 1 + self.parts;
+        let mut out = Vec::new();
+        for (top, page) in self.pages.iter().enumerate() {
+            let Some(page) = page else { continue };
+            for (c, chunk) in page.chunks.iter().enumerate() {
+                let Some(chunk) = chunk else { continue };
+                for (r, row) in chunk.chunks_exact(width).enumerate() {
+                    if row.iter().any(|&x| x != 0) {
+                        let key = ((top << SUB_BITS) + c * CHUNK + r) as u32;
+                        out.push((key, row));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Adds a path whose total is `total` (non-negative, finite) and whose
     /// parts are `parts`, with weight `w` (`wfx = fixed_weight(w)`).
     #[inline]
@@ -71,27 +151,64 @@ impl Contributions {
             self.zero += wfx;
             return;
         }
-        let key = (total.to_bits() >> (52 - SUB_BITS)) as u32;
-        let width = 1 + self.parts;
-        let row = self
-            .bins
-            .entry(key)
-            .or_insert_with(|| vec![0; width].into_boxed_slice());
+        let row = self.row(Self::key(total));
         row[0] += wfx as i128;
         for (acc, &v) in row[1..].iter_mut().zip(parts) {
             *acc += fixed_value(w * v);
         }
     }
 
+    /// Adds a batch of paths stored row by row (`width` figures per path):
+    /// each path's total is figure `total` and its parts are the figures
+    /// `parts`, with weight `weights[i]`. The same sums as [`Contributions::add`]
+    /// path by path, but the bins of a block of paths are fetched together.
+    pub fn add_rows(
+        &mut self,
+        rows: &[f64],
+        width: usize,
+        total: usize,
+        parts: &[usize],
+        weights: &[f64],
+    ) {
+        debug_assert_eq!(parts.len(), self.parts);
+        let paths: Vec<&[f64]> = rows.chunks_exact(width).collect();
+        for (block, ws) in paths.chunks(BLOCK).zip(weights.chunks(BLOCK)) {
+            let mut found = [std::ptr::null_mut::<i128>(); BLOCK];
+            for (slot, path) in found.iter_mut().zip(block) {
+                let t = path[total];
+                if t > 0.0 {
+                    let row = self.row(Self::key(t));
+                    prefetch(row.as_ptr());
+                    prefetch(row.as_ptr().wrapping_add(row.len() - 1));
+                    *slot = row.as_mut_ptr();
+                }
+            }
+            for ((&row, path), &w) in found.iter().zip(block).zip(ws) {
+                let wfx = fixed_weight(w);
+                if row.is_null() {
+                    self.zero += wfx;
+                    continue;
+                }
+                // SAFETY: `row` points to the `1 + parts` numbers of a row
+                // in a chunk, a boxed slice that is never moved, resized or
+                // freed while `self` lives (finding later rows may add pages
+                // and chunks, never touch existing chunks' storage), and no
+                // other reference to it is alive here.
+                let row = unsafe { std::slice::from_raw_parts_mut(row, 1 + self.parts) };
+                row[0] += wfx as i128;
+                for (acc, &p) in row[1..].iter_mut().zip(parts) {
+                    *acc += fixed_value(w * path[p]);
+                }
+            }
+        }
+    }
+
     /// Adds another set of sums into this one, exactly.
     pub fn merge(&mut self, other: &Contributions) {
         self.zero += other.zero;
-        for (key, src) in &other.bins {
-            match self.bins.get_mut(key) {
-                Some(dst) => dst.iter_mut().zip(src.iter()).for_each(|(d, s)| *d += s),
-                None => {
-                    self.bins.insert(*key, src.clone());
-                }
+        for (key, src) in other.rows() {
+            for (d, s) in self.row(key).iter_mut().zip(src) {
+                *d += s;
             }
         }
     }
@@ -106,12 +223,9 @@ impl Contributions {
         let total = u128::from(paths) * ONE;
         let need = (den - num).checked_mul(total)?;
         let tail_paths = need as f64 / (den as f64 * ONE as f64);
-        let mut keys: Vec<&u32> = self.bins.keys().collect();
-        keys.sort_unstable_by(|a, b| b.cmp(a));
         let mut out = vec![0.0; self.parts];
         let mut taken: u128 = 0;
-        for key in keys {
-            let row = &self.bins[key];
+        for (_, row) in self.rows().into_iter().rev() {
             let w = (row[0] as u128).checked_mul(den)?;
             let take = w.min(need - taken);
             let fraction = if take == w {
