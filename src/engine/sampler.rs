@@ -12,9 +12,9 @@
 //! and `K' ~ Binomial(n, p_max)` is drawn from the slice's alias table (one
 //! 64-bit number, no search). Each of the `K'` candidates is then kept with probability
 //! `r = Phi(x) / p_max`: thinning a Binomial this way gives exactly
-//! `Binomial(n, Phi(x))`. A candidate's keep test reads 8 random bits; on a
-//! slice `r` never falls below its value at the slice's bottom, so almost
-//! every byte keeps its candidate at once. The few that cannot are settled
+//! `Binomial(n, Phi(x))`. A candidate's keep test reads 8 random bits; on
+//! each eighth of a slice `r` never falls below its value at the eighth's
+//! bottom, so almost every byte keeps its candidate at once. The few that cannot are settled
 //! with a Chebyshev polynomial for `r` (its error bound checked against
 //! `Phi` when the slice is built), more random bits, and `Phi(x)` itself only
 //! when the polynomial cannot decide.
@@ -112,6 +112,8 @@ const X_MAX: f64 = 9.0;
 const MAX_TABLE: usize = 640;
 /// Smallest group that gets tables (smaller ones draw exactly each time).
 const MIN_TABLED: u32 = 32;
+/// Parts of a slice with their own keep threshold for thinning.
+const SUB_SLICES: usize = 8;
 /// Highest degree tried for a slice's polynomial.
 const MAX_DEGREE: usize = 12;
 /// Largest certified error accepted for a slice's polynomial.
@@ -134,9 +136,10 @@ struct Slice {
     inv_half: f64,
     /// Chebyshev coefficients of `r(x) = Phi(x) / p_max` on the slice.
     coef: Box<[f64]>,
-    /// A candidate whose random byte is below this is kept: `floor(256
-    /// Phi(bottom) / p_max)`, rounded down once more for safety.
-    keep_byte: u32,
+    /// Per eighth of the slice: a candidate whose random byte is below this
+    /// is kept, `floor(256 Phi(bottom of the eighth) / p_max)`, the ratio
+    /// shaded down by 1e-9 for safety.
+    keep_bytes: [u8; SUB_SLICES],
     /// Bound on the polynomial's error.
     error: f64,
 }
@@ -184,13 +187,16 @@ impl BinomialTable {
     pub fn sample(&self, x: f64, rng: &mut PathRng) -> u32 {
         let pos = (x - X_MIN) * SLICES_PER_UNIT;
         if pos >= 0.0 && pos < self.slices.len() as f64 {
-            let i = pos as usize;
+            // SAFETY: `0 <= pos < len`, so `8 pos` is a finite value in
+            // range of usize, whose floor the conversion takes.
+            let eighths: usize = unsafe { (pos * SUB_SLICES as f64).to_int_unchecked() };
+            let i = eighths / SUB_SLICES;
             if let Some(s) = self.slices[i].get_or_init(|| Slice::build(self.n, i)) {
                 let candidates = s.draw(rng.next_u64());
                 return if candidates == 0 {
                     0
                 } else {
-                    s.thin(candidates, x, rng)
+                    s.thin(candidates, x, eighths % SUB_SLICES, rng)
                 };
             }
         }
@@ -369,12 +375,20 @@ impl Slice {
             }
         }
         let (coef, error) = fit?;
-        // The smallest ratio on the slice, shaded down so that rounding in
-        // Phi cannot push a byte across it.
-        let r_low = norm_cdf(bottom) / p * (1.0 - 1e-12);
-        let keep_byte = (r_low * 256.0).max(0.0) as u32;
+        // The smallest ratio on each eighth of the slice, shaded down so
+        // that rounding in Phi cannot push a byte across it. The shade (1e-9
+        // relative, above twice the polynomial's certified error on any
+        // ratio above 0.002) also makes every byte these keep at once one
+        // that the polynomial's interval would keep at once: the decisions,
+        // and the random numbers read, are those of the polynomial alone.
+        let mut keep_bytes = [0u8; SUB_SLICES];
+        for (j, kb) in keep_bytes.iter_mut().enumerate() {
+            let x = bottom + j as f64 / (SLICES_PER_UNIT * SUB_SLICES as f64);
+            let r_low = norm_cdf(x) / p * (1.0 - 1e-9);
+            *kb = (r_low * 256.0).clamp(0.0, 255.0) as u8;
+        }
         Some(Slice {
-            keep_byte,
+            keep_bytes,
             p_max: p,
             k_min,
             alias,
@@ -404,20 +418,23 @@ impl Slice {
         self.k_min + k as u32
     }
 
-    /// Keeps each of `count` candidates with probability `r = Phi(x) / p_max`.
+    /// Keeps each of `count` candidates with probability `r = Phi(x) / p_max`;
+    /// `x` lies in eighth `eighth` of the slice (up to rounding, which the
+    /// thresholds' shading covers).
     ///
     /// A candidate's uniform is `U = (b + V) / 256`, with `b` a random byte
-    /// and `V` uniform; it is kept when `U < r`. On this slice `r` is at
-    /// least `r_low`, so a byte below `keep_byte = floor(256 r_low)` keeps
-    /// the candidate at once: that is almost every byte. The others are
+    /// and `V` uniform; it is kept when `U < r`. On the eighth of the slice
+    /// that holds `x`, `r` is at least `r_low`, so a byte below `floor(256
+    /// r_low)` keeps the candidate at once: that is all but about one byte
+    /// in 150 (one in 25 with a single threshold per slice). The others are
     /// settled with the slice's polynomial for `r` (and its error bound),
     /// more random bits, and `Phi(x)` itself only when the polynomial's
     /// interval cannot decide.
     #[inline]
-    fn thin(&self, count: u32, x: f64, rng: &mut PathRng) -> u32 {
+    fn thin(&self, count: u32, x: f64, eighth: usize, rng: &mut PathRng) -> u32 {
         let mut kept = count;
         let mut left = count;
-        let threshold = u64::from(self.keep_byte) * ONES;
+        let threshold = u64::from(self.keep_bytes[eighth]) * ONES;
         // The polynomial's interval for r, and r itself, computed at most
         // once and only when a byte needs them.
         let mut bounds: Option<(f64, f64)> = None;
