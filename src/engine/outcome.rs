@@ -131,6 +131,10 @@ impl Layout {
                 c[self.year(t, slot::PAID)] = Some(self.total(slot::PAID));
             }
         }
+        // The final balance is the last year's balance.
+        if self.years > 1 {
+            c[self.year(self.years - 1, slot::BALANCE)] = Some(self.total(slot::BALANCE));
+        }
         if self.banks == 1 {
             let totals = [
                 slot::LOSS,
