@@ -222,8 +222,10 @@ pub struct Workspace {
     picked: Vec<u32>,
     /// Each group's number of defaults in the year being drawn.
     defaults: Vec<u32>,
-    /// Each group's argument `x` of its conditional PD `Phi(x)` this year.
+    /// Each group's argument `x` of its conditional PD `Phi(x)` this year,
+    /// and where it falls in the group's tables.
     args: Vec<f64>,
+    spots: Vec<Option<u32>>,
     /// Swaps made this path in `active`, undone at the next path's start.
     swaps: Vec<(u32, u32, u32)>,
     /// This path's seed for each default year.
@@ -301,6 +303,7 @@ impl Workspace {
             picked: Vec::new(),
             defaults: vec![0; model.groups.len()],
             args: vec![0.0; model.groups.len()],
+            spots: vec![None; model.groups.len()],
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
             cells: Cells::new(h, &model.pairs),
@@ -456,11 +459,9 @@ impl Workspace {
         // Every group's number of defaults first: the draws do not depend
         // on each other, so their tables are asked for all at once and the
         // processor overlaps the look-ups.
-        for (g, x) in model.groups.iter().zip(&mut self.args) {
+        for ((g, x), at) in model.groups.iter().zip(&mut self.args).zip(&mut self.spots) {
             *x = g.argument(self.z[0], &self.z[1..], sqrt_w);
-            if let Some(s) = &g.sampler {
-                s.prefetch(*x);
-            }
+            *at = g.sampler.as_ref().and_then(|s| s.locate(*x));
         }
         for (gi, g) in model.groups.iter().enumerate() {
             let n = if g.renew {
@@ -473,7 +474,7 @@ impl Workspace {
             } else {
                 let x = self.args[gi];
                 match &g.sampler {
-                    Some(s) => s.sample(x, rng),
+                    Some(s) => s.sample_at(x, self.spots[gi], rng),
                     None => exact_binomial(n as u32, norm_cdf(x), rng),
                 }
             };

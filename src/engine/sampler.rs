@@ -149,6 +149,8 @@ struct Slice {
 #[derive(Debug)]
 pub struct BinomialTable {
     n: u32,
+    /// Number of slices, as a float (compared with positions).
+    len: f64,
     slices: Box<[OnceLock<Option<Slice>>]>,
 }
 
@@ -162,6 +164,7 @@ impl BinomialTable {
         };
         Self {
             n,
+            len: count as f64,
             slices: (0..count).map(|_| OnceLock::new()).collect(),
         }
     }
@@ -171,32 +174,46 @@ impl BinomialTable {
         self.n
     }
 
-    /// Asks for the table `sample(x)` will read (a hint that changes no
-    /// result): a path's groups look up their tables at random places, so
-    /// fetching them all before the first draw overlaps the cache misses.
+    /// Where `x` falls in the tables: its eighth of a slice counted from
+    /// the first slice, or `None` outside the tabled range. Also asks for
+    /// that slice's table (a hint that changes no result): a path's groups
+    /// look up their tables at random places, so locating them all before
+    /// the first draw overlaps the cache misses.
     #[inline]
-    pub fn prefetch(&self, x: f64) {
+    pub fn locate(&self, x: f64) -> Option<u32> {
         let pos = (x - X_MIN) * SLICES_PER_UNIT;
-        if pos >= 0.0 && pos < self.slices.len() as f64 {
-            crate::math::prefetch(&self.slices[pos as usize]);
+        if pos >= 0.0 && pos < self.len {
+            // SAFETY: `0 <= pos < len <= 1,152`, so `8 pos` is finite and
+            // in range of u32, whose floor the conversion takes.
+            let eighths: u32 = unsafe { (pos * SUB_SLICES as f64).to_int_unchecked() };
+            let i = eighths as usize / SUB_SLICES;
+            if let Some(slice) = self.slices.get(i) {
+                crate::math::prefetch(slice);
+                return Some(eighths);
+            }
         }
+        None
     }
 
     /// Draws `K ~ Binomial(n, Phi(x))` exactly.
     #[inline]
     pub fn sample(&self, x: f64, rng: &mut PathRng) -> u32 {
-        let pos = (x - X_MIN) * SLICES_PER_UNIT;
-        if pos >= 0.0 && pos < self.slices.len() as f64 {
-            // SAFETY: `0 <= pos < len`, so `8 pos` is a finite value in
-            // range of usize, whose floor the conversion takes.
-            let eighths: usize = unsafe { (pos * SUB_SLICES as f64).to_int_unchecked() };
-            let i = eighths / SUB_SLICES;
-            if let Some(s) = self.slices[i].get_or_init(|| Slice::build(self.n, i)) {
+        self.sample_at(x, self.locate(x), rng)
+    }
+
+    /// [`BinomialTable::sample`] for an `x` already located.
+    #[inline]
+    pub fn sample_at(&self, x: f64, at: Option<u32>, rng: &mut PathRng) -> u32 {
+        if let Some(eighths) = at {
+            let i = eighths as usize / SUB_SLICES;
+            if let Some(cell) = self.slices.get(i)
+                && let Some(s) = cell.get_or_init(|| Slice::build(self.n, i))
+            {
                 let candidates = s.draw(rng.next_u64());
                 return if candidates == 0 {
                     0
                 } else {
-                    s.thin(candidates, x, eighths % SUB_SLICES, rng)
+                    s.thin(candidates, x, eighths as usize % SUB_SLICES, rng)
                 };
             }
         }
