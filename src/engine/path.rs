@@ -39,9 +39,29 @@ struct Cell {
 /// touched. Only the pairs that occur in the portfolio have cells.
 struct Cells {
     cells: Vec<Cell>,
-    touched: Vec<u32>,
+    /// The touched cells, with their coordinates (kept when booking, so
+    /// that the passes over them never divide to find them).
+    touched: Vec<Touched>,
     /// (bank, segment) of each pair.
     pairs: Vec<(u32, u32)>,
+}
+
+/// A touched cell: its index in `Cells::cells` and its year, bank and
+/// segment.
+#[derive(Clone, Copy, Debug)]
+struct Touched {
+    i: u32,
+    t: u32,
+    b: u32,
+    s: u32,
+}
+
+impl Touched {
+    /// (year, bank, segment).
+    #[inline]
+    fn coordinates(&self) -> (usize, usize, usize) {
+        (self.t as usize, self.b as usize, self.s as usize)
+    }
 }
 
 impl Cells {
@@ -60,7 +80,13 @@ impl Cells {
         let cell = &mut self.cells[i];
         // Every default has a positive exposure: a zero marks a fresh cell.
         if cell.exposure == 0.0 {
-            self.touched.push(i as u32);
+            let (b, s) = self.pairs[pair as usize];
+            self.touched.push(Touched {
+                i: i as u32,
+                t: t as u32,
+                b,
+                s,
+            });
         }
         cell.loss += c.loss;
         cell.basis += c.basis;
@@ -69,18 +95,9 @@ impl Cells {
         cell.exposure += c.exposure;
     }
 
-    /// (year, bank, segment) of cell `i`.
-    #[inline]
-    fn coordinates(&self, i: u32) -> (usize, usize, usize) {
-        let i = i as usize;
-        let n = self.pairs.len();
-        let (b, s) = self.pairs[i % n];
-        (i / n, b as usize, s as usize)
-    }
-
     fn clear(&mut self) {
-        for &i in &self.touched {
-            self.cells[i as usize] = Cell::default();
+        for k in &self.touched {
+            self.cells[k.i as usize] = Cell::default();
         }
         self.touched.clear();
     }
@@ -651,9 +668,8 @@ impl Workspace {
     /// year's and each bank's totals.
     fn settle_years(&mut self, model: &Model) {
         let banks = self.layout.banks;
-        for &i in &self.cells.touched {
-            let (t, _, _) = self.cells.coordinates(i);
-            self.year_basis[t] += self.cells.cells[i as usize].basis;
+        for k in &self.cells.touched {
+            self.year_basis[k.t as usize] += self.cells.cells[k.i as usize].basis;
         }
         if let Some(g) = model.scenario.guarantor {
             for t in 0..model.horizon {
@@ -675,11 +691,10 @@ impl Workspace {
                     *rate = (1.0 - paid_fraction) * ins.share;
                 }
             }
-            for &i in &self.cells.touched {
-                let (t, _, _) = self.cells.coordinates(i);
-                let r = excess_rate[t];
+            for k in &self.cells.touched {
+                let r = excess_rate[k.t as usize];
                 if r > 0.0 {
-                    let c = &mut self.cells.cells[i as usize];
+                    let c = &mut self.cells.cells[k.i as usize];
                     c.claim += r * c.basis;
                     // Recoveries return only on the outstanding-principal
                     // basis, where basis x LGD is the loss.
@@ -687,8 +702,9 @@ impl Workspace {
                 }
             }
         }
-        for &i in &self.cells.touched {
-            let (t, b, _) = self.cells.coordinates(i);
+        for k in &self.cells.touched {
+            let (t, b, _) = k.coordinates();
+            let i = k.i;
             let c = &self.cells.cells[i as usize];
             self.year_loss[t] += c.loss;
             self.year_claims[t] += c.claim;
@@ -734,8 +750,9 @@ impl Workspace {
             }
         }
         if comp.returns_recoveries() {
-            for &i in &self.cells.touched {
-                let (t, b, _) = self.cells.coordinates(i);
+            for k in &self.cells.touched {
+                let (t, b, _) = k.coordinates();
+                let i = k.i;
                 let f = self.bank_factor[t * banks + b];
                 self.recovery_base_due[t + lag] += f * self.cells.cells[i as usize].recovery;
             }
@@ -801,8 +818,9 @@ impl Workspace {
                 v[lay.bank(b, 3)] += approved * self.paid_fraction[t + lag];
             }
         }
-        for &i in &self.cells.touched {
-            let (t, b, s) = self.cells.coordinates(i);
+        for k in &self.cells.touched {
+            let (t, b, s) = k.coordinates();
+            let i = k.i;
             let c = &self.cells.cells[i as usize];
             let paid = c.claim * self.bank_factor[t * banks + b] * self.paid_fraction[t + lag];
             let y = &mut self.segment_year[t * segments + s];
