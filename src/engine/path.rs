@@ -668,8 +668,15 @@ impl Workspace {
     /// year's and each bank's totals.
     fn settle_years(&mut self, model: &Model) {
         let banks = self.layout.banks;
-        for k in &self.cells.touched {
-            self.year_basis[k.t as usize] += self.cells.cells[k.i as usize].basis;
+        // Without an insurer the cells are final: one pass sums them all.
+        let insured = model.scenario.insurer.is_some();
+        for n in 0..self.cells.touched.len() {
+            let k = self.cells.touched[n];
+            let (t, b, _) = k.coordinates();
+            self.year_basis[t] += self.cells.cells[k.i as usize].basis;
+            if !insured {
+                self.add_cell_totals(t, b, k.i);
+            }
         }
         if let Some(g) = model.scenario.guarantor {
             for t in 0..model.horizon {
@@ -701,17 +708,24 @@ impl Workspace {
                     c.recovery += r * (c.basis - c.loss);
                 }
             }
+            for n in 0..self.cells.touched.len() {
+                let k = self.cells.touched[n];
+                let (t, b, _) = k.coordinates();
+                self.add_cell_totals(t, b, k.i);
+            }
         }
-        for k in &self.cells.touched {
-            let (t, b, _) = k.coordinates();
-            let i = k.i;
-            let c = &self.cells.cells[i as usize];
-            self.year_loss[t] += c.loss;
-            self.year_claims[t] += c.claim;
-            self.bank_loss[t * banks + b] += c.loss;
-            self.bank_claims[t * banks + b] += c.claim;
-            self.bank_defaulted[t * banks + b] += c.exposure;
-        }
+    }
+
+    /// Adds cell `i` (year `t`, bank `b`) into the year's and bank's totals.
+    #[inline(always)]
+    fn add_cell_totals(&mut self, t: usize, b: usize, i: u32) {
+        let banks = self.layout.banks;
+        let c = &self.cells.cells[i as usize];
+        self.year_loss[t] += c.loss;
+        self.year_claims[t] += c.claim;
+        self.bank_loss[t * banks + b] += c.loss;
+        self.bank_claims[t * banks + b] += c.claim;
+        self.bank_defaulted[t * banks + b] += c.exposure;
     }
 
     /// Suspension and bank caps, judged on each default year; approved

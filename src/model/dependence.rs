@@ -120,7 +120,13 @@ impl Group {
         let zs = self
             .sector_factor
             .map_or(0.0, |k| self.a_sector * sectors[k]);
-        (self.threshold / sqrt_w - self.a_global * z - zs) * self.inv_scale
+        // The Gaussian copula's `sqrt(W)` is 1: skip the division (same value).
+        let c = if sqrt_w == 1.0 {
+            self.threshold
+        } else {
+            self.threshold / sqrt_w
+        };
+        (c - self.a_global * z - zs) * self.inv_scale
     }
 
     /// Default probability given the factors (see [`Group::argument`]).
