@@ -374,7 +374,9 @@ impl Workspace {
     }
 
     /// Simulates the next path of a batch, leaving its figures in
-    /// `self.out`. `stream` is the batch's ChaCha8 stream.
+    /// `self.out`. `stream` is the batch's ChaCha8 stream; `model` must be
+    /// the one the workspace was made for (scratch that only some rules
+    /// write is cleared only when the model has them).
     ///
     /// The path reads one 256-bit seed per year from `stream`, always the
     /// same number of words, and draws each year from its own Xoshiro256++
@@ -416,20 +418,30 @@ impl Workspace {
         self.bank_loss.fill(0.0);
         self.bank_claims.fill(0.0);
         self.bank_defaulted.fill(0.0);
-        self.bank_factor.fill(1.0);
         self.year_loss.fill(0.0);
         self.year_claims.fill(0.0);
         self.year_basis.fill(0.0);
-        self.insurer_paid.fill(0.0);
-        self.guarantor_paid.fill(0.0);
-        self.approved_due.fill(0.0);
-        self.suspended_due.fill(0.0);
-        self.recovery_base_due.fill(0.0);
+        // What only some rules write is cleared only under them: without
+        // them it keeps its initial value (`guarantor_paid` is overwritten
+        // every path; so are the outcome's yearly flags).
+        let comp = &model.scenario.compensation;
+        if bank_rules(model) {
+            self.bank_factor.fill(1.0);
+            self.approved_due.fill(0.0);
+            self.suspended_due.fill(0.0);
+            self.out.bank_suspended.fill(false);
+        }
+        if model.scenario.insurer.is_some() {
+            self.insurer_paid.fill(0.0);
+        }
+        if comp.returns_recoveries() {
+            self.recovery_base_due.fill(0.0);
+        }
         self.nonrenew_active.copy_from_slice(&self.nonrenew_start);
         for (count, g) in self.active_count.iter_mut().zip(&model.groups) {
             *count = g.loans.len();
         }
-        self.out.clear();
+        self.out.values.fill(0.0);
     }
 
     /// Draws year `t`'s factors; returns `sqrt(W)` (1 for the Gaussian copula).
@@ -734,7 +746,7 @@ impl Workspace {
         let banks = self.layout.banks;
         let comp = &model.scenario.compensation;
         let lag = model.scenario.pool.claim_lag_years as usize;
-        let rules = comp.suspend_above_npl_ratio.is_some() || comp.bank_annual_cap_ratio.is_some();
+        let rules = bank_rules(model);
         for t in 0..model.horizon {
             if !rules {
                 self.approved_due[t + lag] = self.year_claims[t];
@@ -871,6 +883,13 @@ impl Workspace {
         v[lay.party(1)] = insurer;
         v[lay.party(2)] = guarantor;
     }
+}
+
+/// Whether the scenario has per-bank rules (suspension or an annual cap).
+#[inline]
+fn bank_rules(model: &Model) -> bool {
+    let comp = &model.scenario.compensation;
+    comp.suspend_above_npl_ratio.is_some() || comp.bank_annual_cap_ratio.is_some()
 }
 
 #[inline]
