@@ -454,8 +454,7 @@ impl Slice {
         let threshold = u64::from(self.keep_bytes[eighth]) * ONES;
         // The polynomial's interval for r, and r itself, computed at most
         // once and only when a byte needs them.
-        let mut bounds: Option<(f64, f64)> = None;
-        let mut exact: Option<f64> = None;
+        let mut doubt = Doubt::default();
         while left > 0 {
             let lanes = left.min(8) as usize;
             let word = rng.next_u64();
@@ -468,37 +467,67 @@ impl Slice {
             if even | odd == 0 {
                 continue;
             }
-            // Visit only the doubtful bytes: even ones, then odd ones.
-            for (mut mask, offset) in [(even, 0), (odd, 1)] {
-                while mask != 0 {
-                    let lane16 = mask.trailing_zeros() / 16;
-                    mask &= mask - 1;
-                    let b = ((word >> (16 * lane16 + 8 * offset)) & 0xff) as u32;
-                    let (low, high) = *bounds.get_or_insert_with(|| {
-                        let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
-                        (r - self.error, r + self.error)
-                    });
-                    let b = f64::from(b);
-                    let keep = if (b + 1.0) / 256.0 <= low {
-                        true
-                    } else if b / 256.0 >= high {
-                        false
-                    } else {
-                        let u = (b + unit(rng)) / 256.0;
-                        if u < low {
-                            true
-                        } else if u >= high {
-                            false
-                        } else {
-                            u < *exact.get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0))
-                        }
-                    };
-                    kept -= u32::from(!keep);
-                }
-            }
+            kept -= self.settle_doubtful(word, even, odd, x, &mut doubt, rng);
         }
         kept
     }
+
+    /// The rare part of [`Slice::thin`], out of line so that its set-up
+    /// never weighs on the common case: settles the doubtful bytes of
+    /// `word` (the lanes marked in `even`, then in `odd`) and returns how
+    /// many of their candidates are dropped.
+    #[cold]
+    #[inline(never)]
+    fn settle_doubtful(
+        &self,
+        word: u64,
+        even: u64,
+        odd: u64,
+        x: f64,
+        doubt: &mut Doubt,
+        rng: &mut PathRng,
+    ) -> u32 {
+        let mut dropped = 0;
+        // Visit only the doubtful bytes: even ones, then odd ones.
+        for (mut mask, offset) in [(even, 0), (odd, 1)] {
+            while mask != 0 {
+                let lane16 = mask.trailing_zeros() / 16;
+                mask &= mask - 1;
+                let b = ((word >> (16 * lane16 + 8 * offset)) & 0xff) as u32;
+                let (low, high) = *doubt.bounds.get_or_insert_with(|| {
+                    let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
+                    (r - self.error, r + self.error)
+                });
+                let b = f64::from(b);
+                let keep = if (b + 1.0) / 256.0 <= low {
+                    true
+                } else if b / 256.0 >= high {
+                    false
+                } else {
+                    let u = (b + unit(rng)) / 256.0;
+                    if u < low {
+                        true
+                    } else if u >= high {
+                        false
+                    } else {
+                        u < *doubt
+                            .exact
+                            .get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0))
+                    }
+                };
+                dropped += u32::from(!keep);
+            }
+        }
+        dropped
+    }
+}
+
+/// What one thinning learns about `r` when bytes need it: the polynomial's
+/// interval, and `r` itself.
+#[derive(Default)]
+struct Doubt {
+    bounds: Option<(f64, f64)>,
+    exact: Option<f64>,
 }
 
 /// The even bytes of a word, each in a 16-bit lane.
