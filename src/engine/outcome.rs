@@ -279,7 +279,8 @@ impl Accumulator {
     pub fn new(model: &Model) -> Self {
         let layout = Layout::of(model);
         let shifts = layout.shifts(model.scenario.pool_resources());
-        // About 32 MB of waiting values per worker, however many figures.
+        // At most about 32 MB of waiting values per worker (twice that with
+        // importance weights), however many figures.
         let defer = (4_000_000 / layout.len()).clamp(256, crate::stats::sketch::DEFER);
         Self {
             layout,

@@ -150,7 +150,10 @@ impl Page {
 /// at a time keeps that figure's buckets in cache, where inserting path by
 /// path across dozens of figures would miss it every time. Buckets do not
 /// depend on insertion order, so deferring changes nothing in the result.
-pub const DEFER: usize = 16_384;
+/// (On plan-2017, 65,536 values at a time spend 15% less time accumulating
+/// than 16,384, and 4,096 spend more: a figure's buckets are fetched once
+/// for more values.)
+pub const DEFER: usize = 65_536;
 
 /// Values whose buckets are fetched together when deferred values settle.
 const BLOCK: usize = 32;
