@@ -449,85 +449,94 @@ impl Slice {
     /// interval cannot decide.
     #[inline]
     fn thin(&self, count: u32, x: f64, eighth: usize, rng: &mut PathRng) -> u32 {
-        let mut kept = count;
-        let mut left = count;
         let threshold = u64::from(self.keep_bytes[eighth]) * ONES;
-        // The polynomial's interval for r, and r itself, computed at most
-        // once and only when a byte needs them.
-        let mut doubt = Doubt::default();
+        let mut left = count;
         while left > 0 {
             let lanes = left.min(8) as usize;
             let word = rng.next_u64();
-            // Even and odd bytes in 16-bit lanes: a lane's top bit after
-            // subtracting the threshold says whether the byte reached it.
-            let even = ((word & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_EVEN[lanes];
-            let odd =
-                (((word >> 8) & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_ODD[lanes];
+            let (even, odd) = doubtful(word, threshold, lanes);
             left -= lanes as u32;
-            if even | odd == 0 {
-                continue;
+            if even | odd != 0 {
+                return count - self.thin_doubtful(word, even, odd, left, threshold, x, rng);
             }
-            kept -= self.settle_doubtful(word, even, odd, x, &mut doubt, rng);
         }
-        kept
+        count
     }
 
-    /// The rare part of [`Slice::thin`], out of line so that its set-up
-    /// never weighs on the common case: settles the doubtful bytes of
-    /// `word` (the lanes marked in `even`, then in `odd`) and returns how
-    /// many of their candidates are dropped.
+    /// The rest of a [`Slice::thin`] from its first word with a doubtful
+    /// byte, out of line so that its set-up never weighs on the common case
+    /// (a small group whose bytes all keep at once); large groups, where
+    /// doubtful bytes are common, finish here in one call. Settles the
+    /// doubtful bytes of `word` (the lanes marked in `even`, then in `odd`),
+    /// then thins the `left` candidates still to come, the same way and in
+    /// the same order; returns how many candidates it dropped.
     #[cold]
     #[inline(never)]
-    fn settle_doubtful(
+    #[allow(clippy::too_many_arguments)]
+    fn thin_doubtful(
         &self,
-        word: u64,
-        even: u64,
-        odd: u64,
+        mut word: u64,
+        mut even: u64,
+        mut odd: u64,
+        mut left: u32,
+        threshold: u64,
         x: f64,
-        doubt: &mut Doubt,
         rng: &mut PathRng,
     ) -> u32 {
+        // The polynomial's interval for r, and r itself, computed at most
+        // once and only when a byte needs them.
+        let mut bounds: Option<(f64, f64)> = None;
+        let mut exact: Option<f64> = None;
         let mut dropped = 0;
-        // Visit only the doubtful bytes: even ones, then odd ones.
-        for (mut mask, offset) in [(even, 0), (odd, 1)] {
-            while mask != 0 {
-                let lane16 = mask.trailing_zeros() / 16;
-                mask &= mask - 1;
-                let b = ((word >> (16 * lane16 + 8 * offset)) & 0xff) as u32;
-                let (low, high) = *doubt.bounds.get_or_insert_with(|| {
-                    let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
-                    (r - self.error, r + self.error)
-                });
-                let b = f64::from(b);
-                let keep = if (b + 1.0) / 256.0 <= low {
-                    true
-                } else if b / 256.0 >= high {
-                    false
-                } else {
-                    let u = (b + unit(rng)) / 256.0;
-                    if u < low {
+        loop {
+            // Visit only the doubtful bytes: even ones, then odd ones.
+            for (mut mask, offset) in [(even, 0), (odd, 1)] {
+                while mask != 0 {
+                    let lane16 = mask.trailing_zeros() / 16;
+                    mask &= mask - 1;
+                    let b = ((word >> (16 * lane16 + 8 * offset)) & 0xff) as u32;
+                    let (low, high) = *bounds.get_or_insert_with(|| {
+                        let r = clenshaw(&self.coef, (x - self.center) * self.inv_half);
+                        (r - self.error, r + self.error)
+                    });
+                    let b = f64::from(b);
+                    let keep = if (b + 1.0) / 256.0 <= low {
                         true
-                    } else if u >= high {
+                    } else if b / 256.0 >= high {
                         false
                     } else {
-                        u < *doubt
-                            .exact
-                            .get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0))
-                    }
-                };
-                dropped += u32::from(!keep);
+                        let u = (b + unit(rng)) / 256.0;
+                        if u < low {
+                            true
+                        } else if u >= high {
+                            false
+                        } else {
+                            u < *exact.get_or_insert_with(|| (norm_cdf(x) / self.p_max).min(1.0))
+                        }
+                    };
+                    dropped += u32::from(!keep);
+                }
             }
+            if left == 0 {
+                return dropped;
+            }
+            let lanes = left.min(8) as usize;
+            word = rng.next_u64();
+            (even, odd) = doubtful(word, threshold, lanes);
+            left -= lanes as u32;
         }
-        dropped
     }
 }
 
-/// What one thinning learns about `r` when bytes need it: the polynomial's
-/// interval, and `r` itself.
-#[derive(Default)]
-struct Doubt {
-    bounds: Option<(f64, f64)>,
-    exact: Option<f64>,
+/// The doubtful bytes among the first `lanes` bytes of `word`: those that
+/// reached `threshold` (the keep byte in every 16-bit lane), as the top bits
+/// of their lanes, even bytes then odd bytes. A lane's top bit after
+/// subtracting the threshold says whether its byte reached it.
+#[inline(always)]
+fn doubtful(word: u64, threshold: u64, lanes: usize) -> (u64, u64) {
+    let even = ((word & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_EVEN[lanes];
+    let odd = (((word >> 8) & EVEN) | HIGH).wrapping_sub(threshold) & HIGH & LIVE_ODD[lanes];
+    (even, odd)
 }
 
 /// The even bytes of a word, each in a 16-bit lane.
