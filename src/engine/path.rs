@@ -578,9 +578,10 @@ impl Workspace {
                             claim += c;
                         });
                     } else {
+                        let exposures = &g.exposures;
                         self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
-                            // SAFETY: as above.
-                            exposure += unsafe { amounts.get_unchecked(pos as usize)[0] };
+                            // SAFETY: as above, for `exposures`.
+                            exposure += unsafe { *exposures.get_unchecked(pos as usize) };
                         });
                     }
                     if !g.renew {

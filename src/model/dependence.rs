@@ -41,7 +41,8 @@ pub enum GroupKind {
     /// One bank, one segment, one fixed LGD, one share and one cap: the
     /// loans differ only in size. A defaulted loan's figures follow from
     /// its exposure and its own claim ([`Group::amounts`]), so the hot loop
-    /// reads 16 bytes per default, and when no loan reaches the cap, the
+    /// reads 16 bytes per default; when no loan reaches the cap, only the
+    /// exposures ([`Group::exposures`], 8 bytes per default), and the
     /// group's claim is `rate` times its defaulted exposure.
     Linear {
         /// The (bank, segment) pair of every loan.
@@ -103,10 +104,14 @@ pub struct Group {
     /// Per loan of the group (same order as `loans`): its figures when its
     /// LGD is fixed (a placeholder for a Beta LGD, drawn at default).
     pub figures: Vec<Figures>,
-    /// Per loan of the group: its exposure and its own claim, `(rate x
-    /// exposure).min(cap)` (only [`GroupKind::Linear`] groups, which keep no
-    /// `figures`).
+    /// Per loan of a capped [`GroupKind::Linear`] group: its exposure and
+    /// its own claim, `(rate x exposure).min(cap)`, side by side (empty
+    /// otherwise).
     pub amounts: Vec<[f64; 2]>,
+    /// Per loan of an uncapped [`GroupKind::Linear`] group: its exposure
+    /// (8 bytes a loan: large groups' selections stay in cache; empty
+    /// otherwise).
+    pub exposures: Vec<f64>,
     /// The exact table sampler of the number of defaults (renewed groups).
     pub sampler: Option<BinomialTable>,
 }
@@ -164,6 +169,7 @@ mod tests {
             kind: GroupKind::Uniform,
             figures: vec![],
             amounts: vec![],
+            exposures: vec![],
             sampler: None,
         };
         let n = 4001;

@@ -340,21 +340,27 @@ impl Model {
             };
             // Loans with a Beta LGD get placeholder figures; their draws
             // are made when they default.
-            let (figures, amounts) = if let GroupKind::Linear { rate, cap, .. } = kind {
-                let e = loans
-                    .iter()
-                    .map(|&i| {
-                        let e = terms[i as usize].exposure;
-                        [e, (rate * e).min(cap)]
-                    })
-                    .collect();
-                (Vec::new(), e)
+            let (figures, amounts, exposures) = if let GroupKind::Linear {
+                rate, cap, capped, ..
+            } = kind
+            {
+                let exposure = |&i: &u32| terms[i as usize].exposure;
+                if capped {
+                    let a = loans
+                        .iter()
+                        .map(exposure)
+                        .map(|e| [e, (rate * e).min(cap)])
+                        .collect();
+                    (Vec::new(), a, Vec::new())
+                } else {
+                    (Vec::new(), Vec::new(), loans.iter().map(exposure).collect())
+                }
             } else {
                 let f = loans
                     .iter()
                     .map(|&i| terms[i as usize].figures(comp.basis))
                     .collect();
-                (f, Vec::new())
+                (f, Vec::new(), Vec::new())
             };
             let sampler = renew.then(|| BinomialTable::new(loans.len() as u32));
             groups.push(Group {
@@ -370,6 +376,7 @@ impl Model {
                 kind,
                 figures,
                 amounts,
+                exposures,
                 sampler,
             });
         }

@@ -119,8 +119,7 @@ impl From<SparsePage> for Page {
         let mut p = Page::new();
         for (i, weight, sum, min, max) in s.0 {
             let i = usize::from(i) % (CHUNK * CHUNKS);
-            let chunk =
-                p.chunks[i / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
+            let chunk = p.chunks[i / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
             chunk[i % CHUNK] = Bucket {
                 weight,
                 sum,
