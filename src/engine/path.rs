@@ -987,23 +987,33 @@ fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
         step: &mut impl FnMut(u32, u32),
     ) {
         let mask = (1u64 << BITS) - 1;
+        // One draw from a lane of `word`, then the step.
+        let mut draw = |word: u64, j: u32, rng: &mut PathRng| {
+            let bound = u64::from(j + 1);
+            let mut m = (word & mask) * bound;
+            if m & mask < bound {
+                let threshold = ((1u64 << BITS) - bound) % bound;
+                while m & mask < threshold {
+                    m = (rng.next_u64() & mask) * bound;
+                }
+            }
+            step((m >> BITS) as u32, j);
+        };
         let mut j = n - k;
-        while j < n {
+        // Whole words first (no end test per lane), then the last, partial
+        // one: the same numbers, in the same order, as lane by lane.
+        while n - j >= LANES {
+            let word = rng.next_u64();
+            for lane in 0..LANES {
+                draw(word >> (BITS * lane), j + lane, rng);
+            }
+            j += LANES;
+        }
+        if j < n {
             let mut word = rng.next_u64();
-            for _ in 0..LANES {
-                if j >= n {
-                    break;
-                }
-                let bound = u64::from(j + 1);
-                let mut m = (word & mask) * bound;
+            while j < n {
+                draw(word, j, rng);
                 word >>= BITS;
-                if m & mask < bound {
-                    let threshold = ((1u64 << BITS) - bound) % bound;
-                    while m & mask < threshold {
-                        m = (rng.next_u64() & mask) * bound;
-                    }
-                }
-                step((m >> BITS) as u32, j);
                 j += 1;
             }
         }
