@@ -442,8 +442,9 @@ impl Slice {
     /// A candidate's uniform is `U = (b + V) / 256`, with `b` a random byte
     /// and `V` uniform; it is kept when `U < r`. On the eighth of the slice
     /// that holds `x`, `r` is at least `r_low`, so a byte below `floor(256
-    /// r_low)` keeps the candidate at once: that is all but about one byte
-    /// in 150 (one in 25 with a single threshold per slice). The others are
+    /// r_low)` keeps the candidate at once: for PDs of a few percent that is
+    /// all but about one byte in 45 (one in 26 with a single threshold per
+    /// slice, whose bottom is a whole slice below its top). The others are
     /// settled with the slice's polynomial for `r` (and its error bound),
     /// more random bits, and `Phi(x)` itself only when the polynomial's
     /// interval cannot decide.
