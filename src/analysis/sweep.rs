@@ -164,14 +164,27 @@ pub fn sweep(
     progress: &dyn Fn(usize, usize, &SweepRow),
 ) -> Result<SweepResult, Error> {
     let (rows, scenario) = sweep_points(path, sets, stress, varies, opts, None, progress)?;
-    Ok(SweepResult {
-        schema: SCHEMA.to_string(),
-        scenario,
-        keys: varies.iter().map(|v| v.key.clone()).collect(),
-        paths: opts.paths,
-        seed: opts.seed,
-        rows: rows.into_iter().map(|(_, r)| r).collect(),
-    })
+    Ok(SweepResult::new(scenario, varies, opts, rows))
+}
+
+impl SweepResult {
+    /// The result of `varies` run with `opts` on scenario `scenario` (its
+    /// name), from its `(grid index, row)` pairs (the indices are dropped).
+    fn new(
+        scenario: String,
+        varies: &[Vary],
+        opts: &RunOptions,
+        rows: Vec<(usize, SweepRow)>,
+    ) -> Self {
+        SweepResult {
+            schema: SCHEMA.to_string(),
+            scenario,
+            keys: varies.iter().map(|v| v.key.clone()).collect(),
+            paths: opts.paths,
+            seed: opts.seed,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
 }
 
 /// Schema identifier of sweep shard files.
@@ -213,14 +226,7 @@ pub fn sweep_shard(
         shard: [i, n],
         points: grid(varies).len(),
         indices: rows.iter().map(|r| r.0).collect(),
-        sweep: SweepResult {
-            schema: SCHEMA.to_string(),
-            scenario,
-            keys: varies.iter().map(|v| v.key.clone()).collect(),
-            paths: opts.paths,
-            seed: opts.seed,
-            rows: rows.into_iter().map(|(_, r)| r).collect(),
-        },
+        sweep: SweepResult::new(scenario, varies, opts, rows),
     })
 }
 

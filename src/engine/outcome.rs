@@ -196,14 +196,6 @@ impl PathOutcome {
             bank_suspended: vec![false; layout.banks],
         }
     }
-
-    /// Zeroes every figure, keeping the shape.
-    pub fn clear(&mut self) {
-        self.values.fill(0.0);
-        self.depleted.fill(false);
-        self.budget_exceeded.fill(false);
-        self.bank_suspended.fill(false);
-    }
 }
 
 /// A batch's figures, column by column, waiting to be folded in.

@@ -171,10 +171,9 @@ impl Contributions {
         weights: &[f64],
     ) {
         debug_assert_eq!(parts.len(), self.parts);
-        let paths: Vec<&[f64]> = rows.chunks_exact(width).collect();
-        for (block, ws) in paths.chunks(BLOCK).zip(weights.chunks(BLOCK)) {
+        for (block, ws) in rows.chunks(BLOCK * width).zip(weights.chunks(BLOCK)) {
             let mut found = [std::ptr::null_mut::<i128>(); BLOCK];
-            for (slot, path) in found.iter_mut().zip(block) {
+            for (slot, path) in found.iter_mut().zip(block.chunks_exact(width)) {
                 let t = path[total];
                 if t > 0.0 {
                     let row = self.row(Self::key(t));
@@ -183,7 +182,7 @@ impl Contributions {
                     *slot = row.as_mut_ptr();
                 }
             }
-            for ((&row, path), &w) in found.iter().zip(block).zip(ws) {
+            for ((&row, path), &w) in found.iter().zip(block.chunks_exact(width)).zip(ws) {
                 let wfx = fixed_weight(w);
                 if row.is_null() {
                     self.zero += wfx;
