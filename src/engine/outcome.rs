@@ -2,16 +2,19 @@
 //!
 //! A [`PathOutcome`] holds every figure of one path in the fixed slots of a
 //! [`Layout`]; the [`Accumulator`] keeps one mergeable accumulator per slot.
-//! Paths are first gathered in a [`BatchBuffer`], column by column, and each
-//! column is folded into its accumulator at the end of the batch: the
-//! sketches of one figure stay in cache while its values go in.
+//! Paths are first gathered in a [`BatchBuffer`], one row per path, and
+//! folded in at the end of the batch: every figure's moments in one pass
+//! over the rows, then the sketches column by column, so that the sketches
+//! of one figure stay in cache while its values go in. Figures that equal
+//! another one (or zero) on almost every path share its sketch on those
+//! paths (see [`Sharing`]), which changes the work but no result.
 //! Accumulators merge exactly, so the merged result does not depend on which
 //! worker ran which batch.
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{Contributions, ProbAcc, StatAcc};
+use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, fixed_weight};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -161,6 +164,34 @@ impl Layout {
         c
     }
 
+    /// For each figure, what a path's value of it equals in common cases:
+    /// an earlier figure (see [`Layout::alias_candidates`]) or, for figures
+    /// that only some rules or rare events make non-zero (suspensions,
+    /// shortfalls, recoveries, the insurer's and guarantor's parts), zero.
+    fn links(&self, claim_lag: usize) -> Vec<Option<Link>> {
+        let mut zero = vec![false; self.len()];
+        for s in [slot::SUSPENDED, slot::SHORTFALL, slot::RECOVERIES] {
+            zero[self.total(s)] = true;
+            for t in 0..self.years {
+                zero[self.year(t, s)] = true;
+            }
+        }
+        for b in 0..self.banks {
+            zero[self.bank(b, 4)] = true;
+        }
+        zero[self.party(1)] = true;
+        zero[self.party(2)] = true;
+        self.alias_candidates(claim_lag)
+            .into_iter()
+            .zip(zero)
+            .map(|(c, z)| match c {
+                Some(j) => Some(Link::Figure(j)),
+                None if z => Some(Link::Zero),
+                None => None,
+            })
+            .collect()
+    }
+
     /// Where moments of each figure are taken about: balances about the
     /// pool's money (no cancellation in their variance), the rest about 0.
     fn shifts(&self, money: f64) -> Vec<f64> {
@@ -198,14 +229,39 @@ impl PathOutcome {
     }
 }
 
-/// A batch's figures, column by column, waiting to be folded in.
+/// What a figure equals on a common path (see [`Sharing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// This earlier figure.
+    Figure(usize),
+    /// Zero.
+    Zero,
+}
+
+/// Where a chain of links ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Root {
+    /// A figure without a link.
+    Figure(usize),
+    /// Zero.
+    Zero,
+}
+
+/// A batch's figures, one row per path, waiting to be folded in.
 pub struct BatchBuffer {
     /// Paths' figures, one row per path (appending a path is one copy).
     rows: Vec<f64>,
     width: usize,
     weights: Vec<f64>,
-    /// One figure's column, gathered for folding.
+    /// Scratch for folding a batch in: one figure's column over the common
+    /// paths, those paths' weights, the uncommon paths (row numbers), each
+    /// figure's partial sums of moments, and how often each link failed.
     column: Vec<f64>,
+    common_weights: Vec<f64>,
+    uncommon: Vec<usize>,
+    moments: [Vec<f64>; 3],
+    shifts: Vec<f64>,
+    failures: Vec<u32>,
 }
 
 impl BatchBuffer {
@@ -216,21 +272,173 @@ impl BatchBuffer {
             width: layout.len(),
             weights: Vec::new(),
             column: Vec::new(),
+            common_weights: Vec::new(),
+            uncommon: Vec::new(),
+            moments: [Vec::new(), Vec::new(), Vec::new()],
+            shifts: Vec::new(),
+            failures: Vec::new(),
         }
     }
 
-    /// Whether figures `i` and `j` are equal, bit for bit, on every path.
-    fn same(&self, i: usize, j: usize) -> bool {
-        self.rows
-            .chunks_exact(self.width)
-            .all(|r| r[i].to_bits() == r[j].to_bits())
+    /// The rows of the paths that are not uncommon, in order, as runs of
+    /// whole rows.
+    fn common_runs(&self) -> impl Iterator<Item = &[f64]> {
+        let width = self.width;
+        let n = self.weights.len();
+        let mut start = 0;
+        self.uncommon
+            .iter()
+            .copied()
+            .chain(std::iter::once(n))
+            .map(move |u| {
+                let run = &self.rows[start * width..u * width];
+                start = u + 1;
+                run
+            })
+    }
+}
+
+/// Sketches shared between figures that are equal on most paths.
+///
+/// Many figures equal another one, or zero, on almost every path: paid
+/// equals approved unless the pool falls short, approved equals claims
+/// without bank rules, a single bank's figures are the totals, shortfalls
+/// and suspensions are zero. Each such figure is *linked* to what it
+/// usually equals ([`Layout::links`]). A path on which every link holds is
+/// *common*; the others are *uncommon*. On a common path only the figures
+/// without a link (roots) go into sketches; on an uncommon path every figure
+/// goes into its own. A root that other figures link to keeps its common
+/// paths in a sketch of its own until the next fold, which merges that
+/// sketch into the root's and into every figure linked to it (figures
+/// linked to zero get the common paths' weight as zeros).
+///
+/// Sketch buckets are exact and do not depend on the order values arrive
+/// in, so every sketch ends up bit for bit as if each figure of each path
+/// had gone into its own; the moments are summed for every figure on every
+/// path, whatever the links. Which paths are common thus changes only the
+/// work, never a result: a link that fails on more than 1% of a batch's
+/// paths (its figure is not that rare) is dropped after a fold.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Sharing {
+    links: Vec<Option<Link>>,
+    /// The links to check on each path: pairs of figures that should be
+    /// equal, then figures that should be zero.
+    pairs: Vec<(usize, usize)>,
+    zeros: Vec<usize>,
+    /// For roots that figures link to: their common paths since the last
+    /// fold.
+    common: Vec<Option<Sketch>>,
+    /// Fixed-point weight of the common paths since the last fold.
+    common_weight: u128,
+    defer: usize,
+}
+
+impl Sharing {
+    fn new(links: Vec<Option<Link>>, defer: usize) -> Self {
+        let mut s = Self {
+            links,
+            defer,
+            ..Self::default()
+        };
+        s.rebuild();
+        s
     }
 
-    /// Gathers figure `i`'s column into `self.column`.
-    fn gather(&mut self, i: usize) {
-        self.column.clear();
-        self.column
-            .extend(self.rows.chunks_exact(self.width).map(|r| r[i]));
+    /// The checks and common sketches of the current links (after a fold).
+    fn rebuild(&mut self) {
+        self.pairs.clear();
+        self.zeros.clear();
+        self.common = vec![None; self.links.len()];
+        for (i, link) in self.links.iter().enumerate() {
+            match link {
+                Some(Link::Figure(j)) => self.pairs.push((i, *j)),
+                Some(Link::Zero) => self.zeros.push(i),
+                None => {}
+            }
+        }
+        for i in 0..self.links.len() {
+            if self.links[i].is_some()
+                && let Root::Figure(r) = self.root(i)
+            {
+                self.common[r].get_or_insert_with(|| Sketch::with_defer(self.defer));
+            }
+        }
+    }
+
+    fn root(&self, mut i: usize) -> Root {
+        loop {
+            match self.links.get(i).copied().flatten() {
+                None => return Root::Figure(i),
+                Some(Link::Zero) => return Root::Zero,
+                Some(Link::Figure(j)) => i = j,
+            }
+        }
+    }
+
+    /// Number of checks (pairs, then zeros).
+    fn checks(&self) -> usize {
+        self.pairs.len() + self.zeros.len()
+    }
+
+    /// The figure whose link check `c` is.
+    fn checked(&self, c: usize) -> usize {
+        if c < self.pairs.len() {
+            self.pairs[c].0
+        } else {
+            self.zeros[c - self.pairs.len()]
+        }
+    }
+
+    /// Whether every link holds on `row`.
+    #[inline]
+    fn common(&self, row: &[f64]) -> bool {
+        let mut differ = 0;
+        for &(i, j) in &self.pairs {
+            differ |= row[i].to_bits() ^ row[j].to_bits();
+        }
+        for &i in &self.zeros {
+            differ |= row[i].to_bits();
+        }
+        differ == 0
+    }
+
+    /// Counts, for an uncommon `row`, the links that fail on it.
+    fn count_failures(&self, row: &[f64], failures: &mut [u32]) {
+        for (c, f) in failures.iter_mut().enumerate() {
+            let holds = if c < self.pairs.len() {
+                let (i, j) = self.pairs[c];
+                row[i].to_bits() == row[j].to_bits()
+            } else {
+                row[self.zeros[c - self.pairs.len()]].to_bits() == 0
+            };
+            *f += u32::from(!holds);
+        }
+    }
+
+    /// Gives every figure its share of the common paths so far.
+    fn fold(&mut self, stats: &mut [StatAcc]) {
+        for c in self.common.iter_mut().flatten() {
+            c.settle();
+        }
+        for (i, stat) in stats.iter_mut().enumerate() {
+            match self.root(i) {
+                Root::Zero => stat.sketch_mut().add_zero_weight(self.common_weight),
+                Root::Figure(r) => {
+                    if let Some(Some(c)) = self.common.get(r) {
+                        stat.sketch_mut().merge(c);
+                    }
+                }
+            }
+        }
+        self.common_weight = 0;
+        for c in self.common.iter_mut().flatten() {
+            *c = Sketch::with_defer(self.defer);
+        }
+    }
+
+    /// Whether nothing is shared or waiting (the state after a settle).
+    fn is_idle(&self) -> bool {
+        self.links.iter().all(Option::is_none) && self.common_weight == 0
     }
 }
 
@@ -259,18 +467,25 @@ pub struct Accumulator {
     pub bank_suspended: Vec<ProbAcc>,
     /// Segments' then banks' parts of total claims, for ES contributions.
     pub claim_parts: Contributions,
-    /// Figures still equal, in every batch so far, to an earlier figure
-    /// (see `Layout::alias_candidates`): their accumulators are that
-    /// figure's, copied when they first differ or when the run settles.
+    /// Sketches shared between figures until the run settles.
     #[serde(skip)]
-    alias: Vec<Option<usize>>,
+    sharing: Sharing,
 }
 
 impl Accumulator {
     /// Empty accumulators shaped for `model`.
     pub fn new(model: &Model) -> Self {
         let layout = Layout::of(model);
-        let shifts = layout.shifts(model.scenario.pool_resources());
+        Self::shaped(
+            layout,
+            layout.shifts(model.scenario.pool_resources()),
+            layout.links(model.scenario.pool.claim_lag_years as usize),
+        )
+    }
+
+    /// Empty accumulators for `layout`, with moments about `shifts` and
+    /// sketches shared along `links`.
+    fn shaped(layout: Layout, shifts: Vec<f64>, links: Vec<Option<Link>>) -> Self {
         // At most about 32 MB of waiting values per worker (twice that with
         // importance weights), however many figures.
         let defer = (4_000_000 / layout.len()).clamp(256, crate::stats::sketch::DEFER);
@@ -288,7 +503,7 @@ impl Accumulator {
             some_unpaid: ProbAcc::default(),
             bank_suspended: vec![ProbAcc::default(); layout.banks],
             claim_parts: Contributions::new(layout.segments + layout.banks),
-            alias: layout.alias_candidates(model.scenario.pool.claim_lag_years as usize),
+            sharing: Sharing::new(links, defer),
         }
     }
 
@@ -329,26 +544,24 @@ impl Accumulator {
         }
     }
 
-    /// The figure whose accumulator stands for figure `i`.
-    fn root(&self, mut i: usize) -> usize {
-        while let Some(j) = self.alias[i] {
-            i = j;
-        }
-        i
-    }
-
-    /// Ends a batch: folds the buffered figures in, column by column, and
-    /// moves every partial sum into the exact totals.
+    /// Ends a batch: folds the buffered figures in and moves every partial
+    /// sum into the exact totals.
     pub fn flush(&mut self, buffer: &mut BatchBuffer) {
-        // A figure that differs from the one it has equalled so far takes a
-        // copy of that one's accumulator as it stood before this batch.
-        for i in 0..self.alias.len() {
-            let Some(j) = self.alias[i] else { continue };
-            if !buffer.same(i, j) {
-                self.stats[i] = self.stats[self.root(j)].clone();
-                self.alias[i] = None;
+        let width = buffer.width;
+        let n = buffer.weights.len();
+        // Which paths are uncommon, and which links failed on them.
+        buffer.uncommon.clear();
+        buffer.failures.clear();
+        buffer.failures.resize(self.sharing.checks(), 0);
+        if self.sharing.checks() > 0 {
+            for (r, row) in buffer.rows.chunks_exact(width).enumerate() {
+                if !self.sharing.common(row) {
+                    buffer.uncommon.push(r);
+                    self.sharing.count_failures(row, &mut buffer.failures);
+                }
             }
         }
+        self.add_moments(buffer);
         // Contributions to the ES of total claims: segments' then banks'.
         let lay = self.layout;
         let parts: Vec<usize> = (0..lay.segments)
@@ -362,11 +575,18 @@ impl Accumulator {
             &parts,
             &buffer.weights,
         );
-        for i in 0..self.stats.len() {
-            if self.alias[i].is_none() {
-                buffer.gather(i);
-                self.stats[i].add_batch(&buffer.column, &buffer.weights);
+        self.add_sketches(buffer);
+        // Links that failed on more than 1% of the batch's paths go.
+        let dropped: Vec<usize> = (0..buffer.failures.len())
+            .filter(|&c| buffer.failures[c] as usize * 100 > n)
+            .map(|c| self.sharing.checked(c))
+            .collect();
+        if !dropped.is_empty() {
+            self.sharing.fold(&mut self.stats);
+            for i in dropped {
+                self.sharing.links[i] = None;
             }
+            self.sharing.rebuild();
         }
         buffer.rows.clear();
         buffer.weights.clear();
@@ -383,18 +603,90 @@ impl Accumulator {
         self.some_unpaid.flush();
     }
 
+    /// Every figure's moments over the batch, summed path by path in order
+    /// (what [`StatAcc::add_batch`] does column by column, in one pass).
+    fn add_moments(&mut self, buffer: &mut BatchBuffer) {
+        let width = buffer.width;
+        buffer.shifts.clear();
+        buffer.shifts.extend(self.stats.iter().map(StatAcc::shift));
+        let [s1, s2, s3] = &mut buffer.moments;
+        for s in [&mut *s1, &mut *s2, &mut *s3] {
+            s.clear();
+            s.resize(width, 0.0);
+        }
+        let shifts = &buffer.shifts[..width];
+        let (s1, s2, s3) = (&mut s1[..width], &mut s2[..width], &mut s3[..width]);
+        for (row, &w) in buffer.rows.chunks_exact(width).zip(&buffer.weights) {
+            for i in 0..width {
+                let d = row[i] - shifts[i];
+                let wd = w * d;
+                s1[i] += wd;
+                s2[i] += wd * d;
+                s3[i] += wd * wd;
+            }
+        }
+        for (i, stat) in self.stats.iter_mut().enumerate() {
+            stat.add_moments([s1[i], s2[i], s3[i]]);
+        }
+    }
+
+    /// The batch's values into sketches: on common paths the roots only,
+    /// column by column; on uncommon paths every figure.
+    fn add_sketches(&mut self, buffer: &mut BatchBuffer) {
+        let width = buffer.width;
+        buffer.common_weights.clear();
+        let mut start = 0;
+        for &u in buffer.uncommon.iter().chain(&[buffer.weights.len()]) {
+            buffer
+                .common_weights
+                .extend_from_slice(&buffer.weights[start..u]);
+            start = u + 1;
+        }
+        let weights = &buffer.common_weights;
+        self.sharing.common_weight += if weights.iter().all(|&w| w == 1.0) {
+            weights.len() as u128 * crate::stats::ONE
+        } else {
+            weights.iter().map(|&w| fixed_weight(w)).sum()
+        };
+        for i in 0..width {
+            if self.sharing.links.get(i).copied().flatten().is_some() {
+                continue;
+            }
+            let mut column = std::mem::take(&mut buffer.column);
+            column.clear();
+            for run in buffer.common_runs() {
+                column.extend(run.chunks_exact(width).map(|r| r[i]));
+            }
+            let sketch = match self.sharing.common.get_mut(i) {
+                Some(Some(c)) => c,
+                _ => self.stats[i].sketch_mut(),
+            };
+            if column.iter().all(|&v| v == 0.0) {
+                sketch.add_zeros(weights);
+            } else {
+                sketch.extend(&column, weights);
+            }
+            buffer.column = column;
+        }
+        for &u in &buffer.uncommon {
+            let w = buffer.weights[u];
+            let wfx = fixed_weight(w);
+            let row = &buffer.rows[u * width..][..width];
+            for (stat, &v) in self.stats.iter_mut().zip(row) {
+                stat.sketch_mut().insert(v, w, wfx);
+            }
+        }
+    }
+
     /// Settles every deferred value (see [`crate::stats::Sketch::settle`]):
-    /// needed before results are read or accumulators compared.
+    /// needed before results are read or accumulators compared. Figures
+    /// stop sharing sketches from here on.
     pub fn settle(&mut self) {
+        self.sharing.fold(&mut self.stats);
+        self.sharing = Sharing::default();
         for s in &mut self.stats {
             s.settle();
         }
-        for i in 0..self.alias.len() {
-            if self.alias[i].is_some() {
-                self.stats[i] = self.stats[self.root(i)].clone();
-            }
-        }
-        self.alias.fill(None);
     }
 
     /// Adds another (flushed, settled) accumulator into this one (settling
@@ -402,7 +694,7 @@ impl Accumulator {
     pub fn merge(&mut self, other: &Accumulator) {
         self.settle();
         assert!(
-            other.alias.iter().all(Option::is_none),
+            other.sharing.is_idle(),
             "merging an accumulator that is not settled"
         );
         self.paths += other.paths;
@@ -418,5 +710,80 @@ impl Accumulator {
         self.some_unpaid.merge(&other.some_unpaid);
         zip(&mut self.bank_suspended, &other.bank_suspended);
         self.claim_parts.merge(&other.claim_parts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sampler::unit;
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Shared sketches give, bit for bit, what every figure in its own
+    /// gives: with links that hold, that fail on a few paths, and that fail
+    /// so often they are dropped mid-run; with unit and other weights.
+    #[test]
+    fn sharing_changes_no_result() {
+        let layout = Layout {
+            years: 1,
+            banks: 1,
+            segments: 1,
+        };
+        let n = layout.len();
+        let mut links = vec![None; n];
+        links[1] = Some(Link::Figure(0)); // equal but on 0.3% of paths
+        links[2] = Some(Link::Figure(1)); // a chain, always equal to 1
+        links[3] = Some(Link::Zero); // zero but on 0.3% of paths
+        links[4] = Some(Link::Figure(0)); // differs on 30%: dropped
+        links[5] = Some(Link::Zero); // never zero: dropped at once
+        links[6] = Some(Link::Figure(5)); // linked to a dropped link's figure
+        let shifts: Vec<f64> = (0..n).map(|i| if i == 7 { 1e6 } else { 0.0 }).collect();
+        for weighted in [false, true] {
+            let mut shared = Accumulator::shaped(layout, shifts.clone(), links.clone());
+            let mut alone = Accumulator::shaped(layout, shifts.clone(), vec![None; n]);
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
+            let mut buffers = (BatchBuffer::new(layout), BatchBuffer::new(layout));
+            let mut o = PathOutcome::new(layout);
+            for batch in 0..12 {
+                for _ in 0..700 {
+                    let base = (unit(&mut rng) * 1e8).floor();
+                    o.values.fill(0.0);
+                    o.values[0] = base;
+                    o.values[1] = if unit(&mut rng) < 0.003 {
+                        base * 0.5
+                    } else {
+                        base
+                    };
+                    o.values[2] = o.values[1];
+                    o.values[3] = if unit(&mut rng) < 0.003 { 12.5 } else { 0.0 };
+                    o.values[4] = if unit(&mut rng) < 0.3 {
+                        base + 1.0
+                    } else {
+                        base
+                    };
+                    o.values[5] = 3.0 + unit(&mut rng);
+                    o.values[6] = o.values[5];
+                    o.values[7] = 1e6 - base;
+                    o.values[8] = unit(&mut rng) * 1e3;
+                    let w = if weighted { 0.5 + unit(&mut rng) } else { 1.0 };
+                    shared.add(&o, w, &mut buffers.0);
+                    alone.add(&o, w, &mut buffers.1);
+                }
+                shared.flush(&mut buffers.0);
+                alone.flush(&mut buffers.1);
+                if batch == 0 {
+                    assert!(shared.sharing.links[4].is_none());
+                    assert!(shared.sharing.links[5].is_none());
+                    assert!(shared.sharing.links[1].is_some());
+                    assert!(shared.sharing.links[3].is_some());
+                }
+            }
+            assert!(shared.sharing.links[1].is_some() && shared.sharing.links[6].is_some());
+            shared.settle();
+            alone.settle();
+            assert!(shared == alone, "weighted: {weighted}");
+            let s = shared.stat(3).summary(shared.paths);
+            assert!(s.mean > 0.0 && s.quantiles.p99_9 > 0.0 && s.quantiles.p50 == 0.0);
+        }
     }
 }

@@ -82,7 +82,26 @@ impl StatAcc {
         self.s3.add(s3);
     }
 
-    /// Adds a flushed accumulator into this one.
+    /// The value the moments are taken about.
+    pub fn shift(&self) -> f64 {
+        self.shift
+    }
+
+    /// Adds one batch's partial sums of the moments, `[sum w d, sum w d^2,
+    /// sum (w d)^2]` with `d = v - shift` (each summed in path order, as
+    /// [`StatAcc::add_batch`] does), leaving the sketch to the caller.
+    pub fn add_moments(&mut self, partial: [f64; 3]) {
+        self.s1.add(partial[0]);
+        self.s2.add(partial[1]);
+        self.s3.add(partial[2]);
+    }
+
+    /// The sketch, for a caller that feeds it itself (with
+    /// [`StatAcc::add_moments`] for the moments).
+    pub fn sketch_mut(&mut self) -> &mut Sketch {
+        &mut self.sketch
+    }
+
     /// Puts deferred values into the sketch; needed before queries and merges.
     pub fn settle(&mut self) {
         self.sketch.settle();

@@ -371,6 +371,11 @@ impl Sketch {
         }
     }
 
+    /// Adds zeros of total fixed-point weight `w`.
+    pub fn add_zero_weight(&mut self, w: u128) {
+        self.zero += w;
+    }
+
     /// Puts every deferred value into its bucket. Queries and merges need a
     /// settled sketch.
     pub fn settle(&mut self) {
