@@ -566,22 +566,25 @@ impl Workspace {
                 } => {
                     // Defaulted exposure, and (when some loan is capped) the
                     // claims loan by loan, precomputed as `(rate e).min(cap)`.
-                    let amounts = &g.amounts;
+                    // Raw pointers, copied into the closures: a reference
+                    // would be reloaded after every stamp the selection
+                    // writes (a byte store may alias it).
+                    let amounts = g.amounts.as_ptr();
                     let mut exposure = 0.0;
                     let mut claim = 0.0;
                     if capped {
                         self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
                             // SAFETY: selections give positions below the
                             // group's size, the length of `amounts`.
-                            let [e, c] = unsafe { *amounts.get_unchecked(pos as usize) };
+                            let [e, c] = unsafe { *amounts.add(pos as usize) };
                             exposure += e;
                             claim += c;
                         });
                     } else {
-                        let exposures = &g.exposures;
+                        let exposures = g.exposures.as_ptr();
                         self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
                             // SAFETY: as above, for `exposures`.
-                            exposure += unsafe { *exposures.get_unchecked(pos as usize) };
+                            exposure += unsafe { *exposures.add(pos as usize) };
                         });
                     }
                     if !g.renew {

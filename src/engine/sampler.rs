@@ -452,16 +452,20 @@ fn invert(count: u32, lo: f64, hi: f64, u: f64) -> Option<u32> {
     }
 }
 
-/// `(a^e, b^e)` by squaring and multiplying.
+/// `(a^e, b^e)` by squaring and multiplying. The factor of each bit of `e`
+/// is chosen by masking its bits, not by a branch: the bits of a random
+/// count are themselves random, and a branch on them would be mispredicted
+/// half the time.
 #[inline]
 fn powers(a: f64, b: f64, mut e: u32) -> (f64, f64) {
+    let one = 1.0f64.to_bits();
+    let pick = |base: f64, mask: u64| f64::from_bits((base.to_bits() & mask) | (one & !mask));
     let (mut base_a, mut base_b) = (a, b);
     let (mut pa, mut pb) = (1.0, 1.0);
     while e > 0 {
-        if e & 1 == 1 {
-            pa *= base_a;
-            pb *= base_b;
-        }
+        let mask = 0u64.wrapping_sub(u64::from(e & 1));
+        pa *= pick(base_a, mask);
+        pb *= pick(base_b, mask);
         base_a *= base_a;
         base_b *= base_b;
         e >>= 1;
