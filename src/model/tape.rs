@@ -175,9 +175,14 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
         };
         let number = |name: &str| -> Result<f64, InputError> {
             let s = cell(name)?;
-            let v: f64 = s
-                .replace('_', "")
-                .parse()
+            // Digit separators (`1_000_000`) are allowed; most cells have
+            // none and parse without a copy.
+            let parsed = if s.contains('_') {
+                s.replace('_', "").parse::<f64>()
+            } else {
+                s.parse::<f64>()
+            };
+            let v = parsed
                 .map_err(|_| bad(origin, row, line, name, &format!("is not a number: {s:?}")))?;
             if !v.is_finite() {
                 return Err(bad(
@@ -191,9 +196,11 @@ pub fn parse(scenario: &Scenario, origin: &str, bytes: &[u8]) -> Result<Portfoli
             Ok(v)
         };
         let flag = |name: &str| -> Result<bool, InputError> {
-            match cell(name)?.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "y" => Ok(true),
-                "0" | "false" | "no" | "n" | "" => Ok(false),
+            let text = cell(name)?;
+            let is = |words: &[&str]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+            match text {
+                _ if is(&["1", "true", "yes", "y"]) => Ok(true),
+                _ if is(&["0", "false", "no", "n", ""]) => Ok(false),
                 other => Err(bad(
                     origin,
                     row,
