@@ -18,9 +18,9 @@
 //! in ten, so the inversion takes a step or two). `r` comes from a linear
 //! interpolation between its exact values at the ends of the slice's
 //! eighths, with an error bound checked against `Phi` when the slice is
-//! built; the CDF increases with `r`, so the two ends of the bound settle
-//! almost every step, and `Phi(x)` itself is computed only when the uniform
-//! falls between them.
+//! built; the CDF moves by at most `K'` per unit of `r`, so the uniform
+//! settles almost every step at once, and `Phi(x)` itself is computed only
+//! when the uniform falls within that margin of the CDF.
 //! Tables are built on first use and shared by all threads. Outside the
 //! tabled range, for small groups, or when a slice's table would be long,
 //! the draw falls back to rand_distr's exact Binomial with `p = Phi(x)`.
@@ -384,21 +384,24 @@ impl Slice {
     /// 1 - r)`, by inversion of the uniform `u`. `x` lies at `frac` of
     /// eighth `j` of the slice.
     ///
-    /// The interpolated ratio and its error bound give `r` in `[lo, hi]`;
-    /// the CDF of `D` at each `d` increases with `r`, so `u` below the CDF
-    /// at `lo` or at or above the one at `hi` settles each step of the
-    /// inversion at once. Only when `u` falls between the two (about once
+    /// The interpolated ratio is within the slice's error bound of `r`, so
+    /// the CDF computed from it is within a known margin of the true one,
+    /// and `u` farther than that from it settles each step of the
+    /// inversion at once. Only when `u` falls within the margin (about once
     /// in several thousand draws) is `Phi(x)` itself computed. Draws whose
     /// expected drops are many fall back to an exact Binomial draw.
     #[inline]
     fn drops(&self, count: u32, x: f64, j: usize, frac: f64, u: f64, rng: &mut PathRng) -> u32 {
         let (r0, r1) = (self.ratios[j], self.ratios[j + 1]);
-        let line = r0 + (r1 - r0) * frac;
-        let lo = line - self.spread;
-        let hi = (line + self.spread).min(1.0);
-        if lo > 0.0
-            && f64::from(count) * (1.0 - lo) <= MAX_INVERTED_DROPS
-            && let Some(d) = invert(count, lo, hi, u)
+        let line = (r0 + (r1 - r0) * frac).min(1.0);
+        // The CDF moves by at most `count` per unit of `r` (its derivative
+        // is `count` times a Binomial probability), so the CDF at the
+        // interpolated ratio is within `count x spread` of the true one;
+        // 1e-12 covers the rounding in computing it.
+        let margin = f64::from(count) * self.spread + 1e-12;
+        if line - self.spread > 0.0
+            && f64::from(count) * (1.0 - line + self.spread) <= MAX_INVERTED_DROPS
+            && let Some(d) = invert(count, line, margin, u)
         {
             return d;
         }
@@ -411,7 +414,7 @@ impl Slice {
     fn drops_exact(&self, count: u32, x: f64, u: f64, rng: &mut PathRng) -> u32 {
         let r = (norm_cdf(x) / self.p_max).min(1.0);
         if f64::from(count) * (1.0 - r) <= MAX_INVERTED_DROPS
-            && let Some(d) = invert(count, r, r, u)
+            && let Some(d) = invert(count, r, 0.0, u)
         {
             return d;
         }
@@ -419,24 +422,25 @@ impl Slice {
     }
 }
 
-/// Inverts at `u` the CDF of `D ~ Binomial(count, 1 - r)` for an `r` known
-/// only to lie in `[lo, hi]` (`0 < lo <= hi <= 1`): `Some(d)` when `u`
-/// settles it, `None` when `u` falls between the CDFs at `lo` and at `hi`
-/// (never when `lo == hi`), or when `lo^count` underflows.
+/// Inverts at `u` the CDF `F` of `D ~ Binomial(count, 1 - r)` (`0 < r <=
+/// 1`), computed at an `r` whose CDF is within `margin` of the true one at
+/// every point: `Some(d)` when `u` settles it, `None` when `u` falls within
+/// `margin` of the CDF (never for a margin of 0), or when `r^count`
+/// underflows.
 #[inline]
-fn invert(count: u32, lo: f64, hi: f64, u: f64) -> Option<u32> {
-    let (mut p_lo, mut p_hi) = powers(lo, hi, count);
-    if p_lo == 0.0 {
+fn invert(count: u32, r: f64, margin: f64, u: f64) -> Option<u32> {
+    let mut p = power(r, count);
+    if p == 0.0 {
         return None;
     }
-    let (mut f_lo, mut f_hi) = (p_lo, p_hi);
-    let (odds_lo, odds_hi) = ((1.0 - lo) / lo, (1.0 - hi) / hi);
+    let mut f = p;
+    let odds = (1.0 - r) / r;
     let mut d = 0;
     loop {
-        if u < f_lo {
+        if u < f - margin {
             return Some(d);
         }
-        if u < f_hi {
+        if u < f + margin {
             return None;
         }
         if d == count {
@@ -444,33 +448,27 @@ fn invert(count: u32, lo: f64, hi: f64, u: f64) -> Option<u32> {
             return Some(count);
         }
         d += 1;
-        let step = f64::from(count - d + 1) / f64::from(d);
-        p_lo *= step * odds_lo;
-        p_hi *= step * odds_hi;
-        f_lo += p_lo;
-        f_hi += p_hi;
+        p *= f64::from(count - d + 1) / f64::from(d) * odds;
+        f += p;
     }
 }
 
-/// `(a^e, b^e)` by squaring and multiplying. The factor of each bit of `e`
-/// is chosen by masking its bits, not by a branch: the bits of a random
-/// count are themselves random, and a branch on them would be mispredicted
-/// half the time.
+/// `a^e` by squaring and multiplying. The factor of each bit of `e` is
+/// chosen by masking its bits, not by a branch: the bits of a random count
+/// are themselves random, and a branch on them would be mispredicted half
+/// the time.
 #[inline]
-fn powers(a: f64, b: f64, mut e: u32) -> (f64, f64) {
+fn power(a: f64, mut e: u32) -> f64 {
     let one = 1.0f64.to_bits();
-    let pick = |base: f64, mask: u64| f64::from_bits((base.to_bits() & mask) | (one & !mask));
-    let (mut base_a, mut base_b) = (a, b);
-    let (mut pa, mut pb) = (1.0, 1.0);
+    let mut base = a;
+    let mut p = 1.0;
     while e > 0 {
         let mask = 0u64.wrapping_sub(u64::from(e & 1));
-        pa *= pick(base_a, mask);
-        pb *= pick(base_b, mask);
-        base_a *= base_a;
-        base_b *= base_b;
+        p *= f64::from_bits((base.to_bits() & mask) | (one & !mask));
+        base *= base;
         e >>= 1;
     }
-    (pa, pb)
+    p
 }
 
 #[cfg(test)]
@@ -647,8 +645,8 @@ mod tests {
         }
     }
 
-    /// Inversion with bounds gives the exact draw whenever it decides, and
-    /// the drops follow the Binomial.
+    /// Inversion with a margin gives the exact draw whenever it decides,
+    /// and the drops follow the Binomial.
     #[test]
     fn drops_follow_the_binomial() {
         for &(count, r) in &[
@@ -671,7 +669,7 @@ mod tests {
             let mut counts = vec![0u64; count as usize + 1];
             for _ in 0..draws {
                 let u = unit(&mut rng);
-                let d = invert(count, r, r, u).expect("exact r always settles");
+                let d = invert(count, r, 0.0, u).expect("exact r always settles");
                 // The smallest d whose CDF exceeds u, up to rounding.
                 let want = cdf.iter().position(|&c| u < c).unwrap_or(count as usize);
                 assert!(
@@ -679,9 +677,13 @@ mod tests {
                     "count {count} r {r} u {u}"
                 );
                 counts[d as usize] += 1;
-                // Bounds around r decide the same way or not at all.
-                if let Some(b) = invert(count, r - 1e-6, (r + 1e-6).min(1.0), u) {
-                    assert_eq!(b, d);
+                // A ratio off by up to 1e-6, with the margin that covers
+                // it, decides the same way or not at all.
+                let margin = f64::from(count) * 1e-6 + 1e-12;
+                for off in [-1e-6, 1e-6] {
+                    if let Some(b) = invert(count, (r + off).min(1.0), margin, u) {
+                        assert_eq!(b, d, "count {count} r {r} off {off} u {u}");
+                    }
                 }
             }
             let (stat, cells) = chi_square(&counts, &pmf, draws);
@@ -689,6 +691,6 @@ mod tests {
             assert!(stat < limit, "count {count} r {r}: chi-square {stat}");
         }
         // A ratio of 1 (the top of a slice) drops nothing.
-        assert_eq!(invert(30, 1.0, 1.0, 0.999_999), Some(0));
+        assert_eq!(invert(30, 1.0, 0.0, 0.999_999), Some(0));
     }
 }
