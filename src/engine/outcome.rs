@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, fixed_weight};
+use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, fixed_total, fixed_weight};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -232,16 +232,7 @@ impl PathOutcome {
 /// What a figure equals on a common path (see [`Sharing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Link {
-    /// This earlier figure.
-    Figure(usize),
-    /// Zero.
-    Zero,
-}
-
-/// Where a chain of links ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Root {
-    /// A figure without a link.
+    /// This figure.
     Figure(usize),
     /// Zero.
     Zero,
@@ -280,18 +271,15 @@ impl BatchBuffer {
         }
     }
 
-    /// The rows of the paths that are not uncommon, in order, as runs of
-    /// whole rows.
-    fn common_runs(&self) -> impl Iterator<Item = &[f64]> {
-        let width = self.width;
-        let n = self.weights.len();
+    /// The paths that are not uncommon, in order, as runs of path numbers.
+    fn common_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + use<'_> {
         let mut start = 0;
         self.uncommon
             .iter()
             .copied()
-            .chain(std::iter::once(n))
+            .chain(std::iter::once(self.weights.len()))
             .map(move |u| {
-                let run = &self.rows[start * width..u * width];
+                let run = start..u;
                 start = u + 1;
                 run
             })
@@ -358,18 +346,20 @@ impl Sharing {
         }
         for i in 0..self.links.len() {
             if self.links[i].is_some()
-                && let Root::Figure(r) = self.root(i)
+                && let Link::Figure(r) = self.root(i)
             {
                 self.common[r].get_or_insert_with(|| Sketch::with_defer(self.defer));
             }
         }
     }
 
-    fn root(&self, mut i: usize) -> Root {
+    /// Where figure `i`'s chain of links ends: a figure without a link
+    /// (`i` itself when it has none), or zero.
+    fn root(&self, mut i: usize) -> Link {
         loop {
             match self.links.get(i).copied().flatten() {
-                None => return Root::Figure(i),
-                Some(Link::Zero) => return Root::Zero,
+                None => return Link::Figure(i),
+                Some(Link::Zero) => return Link::Zero,
                 Some(Link::Figure(j)) => i = j,
             }
         }
@@ -422,8 +412,8 @@ impl Sharing {
         }
         for (i, stat) in stats.iter_mut().enumerate() {
             match self.root(i) {
-                Root::Zero => stat.sketch_mut().add_zero_weight(self.common_weight),
-                Root::Figure(r) => {
+                Link::Zero => stat.sketch_mut().add_zero_weight(self.common_weight),
+                Link::Figure(r) => {
                     if let Some(Some(c)) = self.common.get(r) {
                         stat.sketch_mut().merge(c);
                     }
@@ -646,20 +636,12 @@ impl Accumulator {
     /// column by column; on uncommon paths every figure.
     fn add_sketches(&mut self, buffer: &mut BatchBuffer) {
         let width = buffer.width;
-        buffer.common_weights.clear();
-        let mut start = 0;
-        for &u in buffer.uncommon.iter().chain(&[buffer.weights.len()]) {
-            buffer
-                .common_weights
-                .extend_from_slice(&buffer.weights[start..u]);
-            start = u + 1;
+        let mut weights = std::mem::take(&mut buffer.common_weights);
+        weights.clear();
+        for run in buffer.common_runs() {
+            weights.extend_from_slice(&buffer.weights[run]);
         }
-        let weights = &buffer.common_weights;
-        self.sharing.common_weight += if weights.iter().all(|&w| w == 1.0) {
-            weights.len() as u128 * crate::stats::ONE
-        } else {
-            weights.iter().map(|&w| fixed_weight(w)).sum()
-        };
+        self.sharing.common_weight += fixed_total(&weights);
         for i in 0..width {
             if self.sharing.links.get(i).copied().flatten().is_some() {
                 continue;
@@ -667,19 +649,21 @@ impl Accumulator {
             let mut column = std::mem::take(&mut buffer.column);
             column.clear();
             for run in buffer.common_runs() {
-                column.extend(run.chunks_exact(width).map(|r| r[i]));
+                let rows = &buffer.rows[run.start * width..run.end * width];
+                column.extend(rows.chunks_exact(width).map(|r| r[i]));
             }
             let sketch = match self.sharing.common.get_mut(i) {
                 Some(Some(c)) => c,
                 _ => self.stats[i].sketch_mut(),
             };
             if column.iter().all(|&v| v == 0.0) {
-                sketch.add_zeros(weights);
+                sketch.add_zeros(&weights);
             } else {
-                sketch.extend(&column, weights);
+                sketch.extend(&column, &weights);
             }
             buffer.column = column;
         }
+        buffer.common_weights = weights;
         for &u in &buffer.uncommon {
             let w = buffer.weights[u];
             let wfx = fixed_weight(w);

@@ -348,7 +348,7 @@ impl Slice {
             for m in 1..64 {
                 let f = f64::from(m) / 64.0;
                 let exact = (norm_cdf(bottom + (j as f64 + f) * eighth) / p).min(1.0);
-                let line = ratios[j] + (ratios[j + 1] - ratios[j]) * f;
+                let line = interpolate(&ratios, j, f);
                 worst = worst.max((line - exact).abs());
             }
         }
@@ -392,8 +392,7 @@ impl Slice {
     /// expected drops are many fall back to an exact Binomial draw.
     #[inline]
     fn drops(&self, count: u32, x: f64, j: usize, frac: f64, u: f64, rng: &mut PathRng) -> u32 {
-        let (r0, r1) = (self.ratios[j], self.ratios[j + 1]);
-        let line = (r0 + (r1 - r0) * frac).min(1.0);
+        let line = interpolate(&self.ratios, j, frac).min(1.0);
         // The CDF moves by at most `count` per unit of `r` (its derivative
         // is `count` times a Binomial probability), so the CDF at the
         // interpolated ratio is within `count x spread` of the true one;
@@ -420,6 +419,13 @@ impl Slice {
         }
         exact_binomial(count, 1.0 - r, rng)
     }
+}
+
+/// The thinning ratio at `frac` of eighth `j`, interpolated linearly
+/// between its values at the eighth's ends.
+#[inline]
+fn interpolate(ratios: &[f64; SUB_SLICES + 1], j: usize, frac: f64) -> f64 {
+    ratios[j] + (ratios[j + 1] - ratios[j]) * frac
 }
 
 /// Inverts at `u` the CDF `F` of `D ~ Binomial(count, 1 - r)` (`0 < r <=
@@ -634,7 +640,7 @@ mod tests {
                     let eighths = pos.floor();
                     let j = eighths as usize % SUB_SLICES;
                     let f = pos - eighths;
-                    let line = s.ratios[j] + (s.ratios[j + 1] - s.ratios[j]) * f;
+                    let line = interpolate(&s.ratios, j, f);
                     let exact = norm_cdf(x) / s.p_max;
                     assert!(
                         (line - exact).abs() <= s.spread,

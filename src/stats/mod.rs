@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::math::ExactSum;
 pub use contrib::Contributions;
-pub use sketch::{ONE, QUANTILE_RELATIVE_ERROR, SUM_SCALE, Sketch, fixed_value, fixed_weight};
+pub use sketch::{
+    ONE, QUANTILE_RELATIVE_ERROR, SUM_SCALE, Sketch, fixed_total, fixed_value, fixed_weight,
+};
 
 /// Quantile levels reported for every statistic, as exact fractions.
 pub const QUANTILES: [(u128, u128); 5] = [(1, 2), (9, 10), (19, 20), (99, 100), (999, 1000)];

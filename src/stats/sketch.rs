@@ -70,6 +70,15 @@ pub fn fixed_weight(w: f64) -> u128 {
     }
 }
 
+/// The fixed-point sum of these weights ([`fixed_weight`] of each).
+pub fn fixed_total(weights: &[f64]) -> u128 {
+    if weights.iter().all(|&w| w == 1.0) {
+        weights.len() as u128 * ONE
+    } else {
+        weights.iter().map(|&w| fixed_weight(w)).sum()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 struct Bucket {
     weight: u128,
@@ -364,11 +373,7 @@ impl Sketch {
 
     /// Adds zeros with these weights.
     pub fn add_zeros(&mut self, weights: &[f64]) {
-        if weights.iter().all(|&w| w == 1.0) {
-            self.zero += weights.len() as u128 * ONE;
-        } else {
-            self.zero += weights.iter().map(|&w| fixed_weight(w)).sum::<u128>();
-        }
+        self.zero += fixed_total(weights);
     }
 
     /// Adds zeros of total fixed-point weight `w`.
