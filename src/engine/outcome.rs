@@ -244,10 +244,9 @@ pub struct BatchBuffer {
     rows: Vec<f64>,
     width: usize,
     weights: Vec<f64>,
-    /// Scratch for folding a batch in: one figure's column over the common
-    /// paths, those paths' weights, the uncommon paths (row numbers), each
-    /// figure's partial sums of moments, and how often each link failed.
-    column: Vec<f64>,
+    /// Scratch for folding a batch in: the common paths' weights, the
+    /// uncommon paths (row numbers), each figure's partial sums of moments,
+    /// and how often each link failed.
     common_weights: Vec<f64>,
     uncommon: Vec<usize>,
     moments: [Vec<f64>; 3],
@@ -262,7 +261,6 @@ impl BatchBuffer {
             rows: Vec::new(),
             width: layout.len(),
             weights: Vec::new(),
-            column: Vec::new(),
             common_weights: Vec::new(),
             uncommon: Vec::new(),
             moments: [Vec::new(), Vec::new(), Vec::new()],
@@ -646,22 +644,16 @@ impl Accumulator {
             if self.sharing.links.get(i).copied().flatten().is_some() {
                 continue;
             }
-            let mut column = std::mem::take(&mut buffer.column);
-            column.clear();
-            for run in buffer.common_runs() {
-                let rows = &buffer.rows[run.start * width..run.end * width];
-                column.extend(rows.chunks_exact(width).map(|r| r[i]));
-            }
             let sketch = match self.sharing.common.get_mut(i) {
                 Some(Some(c)) => c,
                 _ => self.stats[i].sketch_mut(),
             };
-            if column.iter().all(|&v| v == 0.0) {
-                sketch.add_zeros(&weights);
-            } else {
-                sketch.extend(&column, &weights);
-            }
-            buffer.column = column;
+            sketch.extend_with(&weights, |pending| {
+                for run in buffer.common_runs() {
+                    let rows = &buffer.rows[run.start * width..run.end * width];
+                    pending.extend(rows.chunks_exact(width).map(|r| r[i]));
+                }
+            });
         }
         buffer.common_weights = weights;
         for &u in &buffer.uncommon {

@@ -252,30 +252,29 @@ impl Sketch {
     /// The bucket of a non-zero finite `v`, creating its page and chunk if
     /// need be.
     #[inline(always)]
-    fn bucket(&mut self, v: f64) -> &mut Bucket {
+    fn bucket(&mut self, v: f64) -> *mut Bucket {
         debug_assert!(v.is_finite() && v != 0.0);
         let bits = v.to_bits();
         let top = (bits >> 52) as u16;
         let sub = ((bits >> (52 - SUB_BITS)) as usize) & ((1 << SUB_BITS) - 1);
         let i = usize::from(top.wrapping_sub(self.base));
-        if !matches!(self.pages.get(i), Some(Some(p)) if p.chunks[sub / CHUNK].is_some()) {
-            self.make_room(top, sub);
+        if let Some(Some(page)) = self.pages.get_mut(i)
+            && let Some(chunk) = &mut page.chunks[sub / CHUNK]
+        {
+            return &mut chunk[sub % CHUNK];
         }
-        let i = usize::from(top.wrapping_sub(self.base));
+        self.make_room(top, sub)
+    }
+
+    /// Creates the page of `top` and its chunk of `sub` and returns the
+    /// bucket (the rare path of [`Sketch::bucket`]).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, top: u16, sub: usize) -> *mut Bucket {
+        let i = self.page_index(top);
         let page = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
         let chunk = page.chunks[sub / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
         &mut chunk[sub % CHUNK]
-    }
-
-    /// Creates the page of `top` and its chunk of `sub` (the rare path of
-    /// [`Sketch::bucket`]).
-    #[cold]
-    #[inline(never)]
-    fn make_room(&mut self, top: u16, sub: usize) {
-        let i = self.page_index(top);
-        if let Some(page) = &mut self.pages[i] {
-            page.chunks[sub / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
-        }
     }
 
     #[inline(always)]
@@ -284,7 +283,9 @@ impl Sketch {
             self.zero += wfx;
             return;
         }
-        Self::update(self.bucket(v), v, w, wfx);
+        // SAFETY: `bucket` points into a live chunk, and nothing else
+        // refers to it here.
+        Self::update(unsafe { &mut *self.bucket(v) }, v, w, wfx);
     }
 
     #[inline(always)]
@@ -311,7 +312,7 @@ impl Sketch {
         let mut zeros = 0u32;
         for (slot, &v) in buckets.iter_mut().zip(values) {
             if v != 0.0 {
-                let b: *mut Bucket = self.bucket(v);
+                let b = self.bucket(v);
                 prefetch(b);
                 *slot = b;
             } else {
@@ -358,11 +359,26 @@ impl Sketch {
     /// Adds values with weights (`weights[i]` goes with `values[i]`),
     /// deferring the bucket updates (see [`Sketch::settle`]).
     pub fn extend(&mut self, values: &[f64], weights: &[f64]) {
-        let unit = weights.iter().all(|&w| w == 1.0);
-        if !unit && self.pending_weights.len() < self.pending.len() {
-            self.pending_weights.resize(self.pending.len(), 1.0);
+        self.extend_with(weights, |pending| pending.extend_from_slice(values));
+    }
+
+    /// Like [`Sketch::extend`], with the values appended by `fill` straight
+    /// into the waiting list (no copy through a buffer of their own); one
+    /// value per weight. Values that are all zeros only count as zeros.
+    #[inline]
+    pub fn extend_with(&mut self, weights: &[f64], fill: impl FnOnce(&mut Vec<f64>)) {
+        let start = self.pending.len();
+        fill(&mut self.pending);
+        debug_assert_eq!(self.pending.len() - start, weights.len());
+        if self.pending[start..].iter().all(|&v| v == 0.0) {
+            self.pending.truncate(start);
+            self.add_zeros(weights);
+            return;
         }
-        self.pending.extend_from_slice(values);
+        let unit = weights.iter().all(|&w| w == 1.0);
+        if !unit && self.pending_weights.len() < start {
+            self.pending_weights.resize(start, 1.0);
+        }
         if !unit || !self.pending_weights.is_empty() {
             self.pending_weights.extend_from_slice(weights);
         }
