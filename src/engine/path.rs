@@ -44,32 +44,37 @@ struct Cells {
     touched: Vec<Touched>,
     /// (bank, segment) of each pair.
     pairs: Vec<(u32, u32)>,
+    banks: usize,
+    segments: usize,
 }
 
-/// A touched cell: its index in `Cells::cells` and its year, bank and
-/// segment.
+/// A touched cell: its index in `Cells::cells`, its year, and where its
+/// year and bank and its year and segment are in the per-year arrays
+/// (`t * banks + b`, `t * segments + s`).
 #[derive(Clone, Copy, Debug)]
 struct Touched {
     i: u32,
     t: u32,
-    b: u32,
-    s: u32,
+    tb: u32,
+    ts: u32,
 }
 
 impl Touched {
-    /// (year, bank, segment).
+    /// (year, year and bank, year and segment).
     #[inline]
     fn coordinates(&self) -> (usize, usize, usize) {
-        (self.t as usize, self.b as usize, self.s as usize)
+        (self.t as usize, self.tb as usize, self.ts as usize)
     }
 }
 
 impl Cells {
-    fn new(years: usize, pairs: &[(u32, u32)]) -> Self {
+    fn new(years: usize, pairs: &[(u32, u32)], banks: usize, segments: usize) -> Self {
         Self {
             cells: vec![Cell::default(); years * pairs.len()],
             touched: Vec::new(),
             pairs: pairs.to_vec(),
+            banks,
+            segments,
         }
     }
 
@@ -84,8 +89,8 @@ impl Cells {
             self.touched.push(Touched {
                 i: i as u32,
                 t: t as u32,
-                b,
-                s,
+                tb: (t * self.banks) as u32 + b,
+                ts: (t * self.segments) as u32 + s,
             });
         }
         cell.loss += c.loss;
@@ -323,7 +328,7 @@ impl Workspace {
             spots: vec![None; model.groups.len()],
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
-            cells: Cells::new(h, &model.pairs),
+            cells: Cells::new(h, &model.pairs, banks, layout.segments),
             bank_loss: vec![0.0; h * banks],
             bank_claims: vec![0.0; h * banks],
             bank_defaulted: vec![0.0; h * banks],
@@ -688,10 +693,10 @@ impl Workspace {
         let insured = model.scenario.insurer.is_some();
         for n in 0..self.cells.touched.len() {
             let k = self.cells.touched[n];
-            let (t, b, _) = k.coordinates();
+            let (t, tb, _) = k.coordinates();
             self.year_basis[t] += self.cells.cells[k.i as usize].basis;
             if !insured {
-                self.add_cell_totals(t, b, k.i);
+                self.add_cell_totals(t, tb, k.i);
             }
         }
         if let Some(g) = model.scenario.guarantor {
@@ -726,22 +731,22 @@ impl Workspace {
             }
             for n in 0..self.cells.touched.len() {
                 let k = self.cells.touched[n];
-                let (t, b, _) = k.coordinates();
-                self.add_cell_totals(t, b, k.i);
+                let (t, tb, _) = k.coordinates();
+                self.add_cell_totals(t, tb, k.i);
             }
         }
     }
 
-    /// Adds cell `i` (year `t`, bank `b`) into the year's and bank's totals.
+    /// Adds cell `i` (year `t`, year and bank `tb`) into the year's and
+    /// bank's totals.
     #[inline(always)]
-    fn add_cell_totals(&mut self, t: usize, b: usize, i: u32) {
-        let banks = self.layout.banks;
+    fn add_cell_totals(&mut self, t: usize, tb: usize, i: u32) {
         let c = &self.cells.cells[i as usize];
         self.year_loss[t] += c.loss;
         self.year_claims[t] += c.claim;
-        self.bank_loss[t * banks + b] += c.loss;
-        self.bank_claims[t * banks + b] += c.claim;
-        self.bank_defaulted[t * banks + b] += c.exposure;
+        self.bank_loss[tb] += c.loss;
+        self.bank_claims[tb] += c.claim;
+        self.bank_defaulted[tb] += c.exposure;
     }
 
     /// Suspension and bank caps, judged on each default year; approved
@@ -781,9 +786,9 @@ impl Workspace {
         }
         if comp.returns_recoveries() {
             for k in &self.cells.touched {
-                let (t, b, _) = k.coordinates();
+                let (t, tb, _) = k.coordinates();
                 let i = k.i;
-                let f = self.bank_factor[t * banks + b];
+                let f = self.bank_factor[tb];
                 self.recovery_base_due[t + lag] += f * self.cells.cells[i as usize].recovery;
             }
         }
@@ -828,42 +833,55 @@ impl Workspace {
     fn summarise(&mut self, model: &Model) {
         let lay = self.layout;
         let banks = lay.banks;
-        let segments = lay.segments;
+        let h = model.horizon;
         let lag = model.scenario.pool.claim_lag_years as usize;
         let v = &mut self.out.values;
+        // The figures' groups as fixed-size rows (no index checks inside).
+        let (totals, rest) = v.split_at_mut(slot::COUNT);
+        let (year_rows, rest) = rest.split_at_mut(slot::COUNT * lay.years);
+        let (bank_rows, rest) = rest.split_at_mut(slot::BANK_COUNT * banks);
+        let segment_rows = &mut rest[..slot::SEGMENT_COUNT * lay.segments];
+        let (year_rows, _) = year_rows.as_chunks_mut::<{ slot::COUNT }>();
+        let (bank_rows, _) = bank_rows.as_chunks_mut::<{ slot::BANK_COUNT }>();
+        let (segment_rows, _) = segment_rows.as_chunks_mut::<{ slot::SEGMENT_COUNT }>();
+        let fractions = &self.paid_fraction[lag..lag + h];
         // Every per-bank and per-segment figure is summed year by year and
         // then over the years, as the totals are: with one bank (or one
         // segment) its figures equal the totals bit for bit.
-        for t in 0..model.horizon {
-            v[lay.year(t, slot::LOSS)] = self.year_loss[t];
-            v[lay.year(t, slot::CLAIMS)] = self.year_claims[t];
-            v[lay.total(slot::LOSS)] += self.year_loss[t];
-            v[lay.total(slot::CLAIMS)] += self.year_claims[t];
-            for b in 0..banks {
-                let i = t * banks + b;
-                let approved = self.bank_claims[i] * self.bank_factor[i];
-                v[lay.bank(b, 0)] += self.bank_loss[i];
-                v[lay.bank(b, 1)] += self.bank_claims[i];
-                v[lay.bank(b, 2)] += approved;
-                v[lay.bank(b, 3)] += approved * self.paid_fraction[t + lag];
+        for (t, (row, &fraction)) in year_rows[..h].iter_mut().zip(fractions).enumerate() {
+            let (loss, claims) = (self.year_loss[t], self.year_claims[t]);
+            row[slot::LOSS] = loss;
+            row[slot::CLAIMS] = claims;
+            totals[slot::LOSS] += loss;
+            totals[slot::CLAIMS] += claims;
+            let at = t * banks..(t + 1) * banks;
+            for (((bank, &loss), &claims), &factor) in bank_rows
+                .iter_mut()
+                .zip(&self.bank_loss[at.clone()])
+                .zip(&self.bank_claims[at.clone()])
+                .zip(&self.bank_factor[at])
+            {
+                let approved = claims * factor;
+                bank[0] += loss;
+                bank[1] += claims;
+                bank[2] += approved;
+                bank[3] += approved * fraction;
             }
         }
         for k in &self.cells.touched {
-            let (t, b, s) = k.coordinates();
-            let i = k.i;
-            let c = &self.cells.cells[i as usize];
-            let paid = c.claim * self.bank_factor[t * banks + b] * self.paid_fraction[t + lag];
-            let y = &mut self.segment_year[t * segments + s];
+            let (t, tb, ts) = k.coordinates();
+            let c = &self.cells.cells[k.i as usize];
+            let paid = c.claim * self.bank_factor[tb] * fractions[t];
+            let y = &mut self.segment_year[ts];
             y[0] += c.loss;
             y[1] += c.claim;
             y[2] += paid;
         }
-        for t in 0..model.horizon {
-            for s in 0..segments {
-                let y = &mut self.segment_year[t * segments + s];
-                v[lay.segment(s, 0)] += y[0];
-                v[lay.segment(s, 1)] += y[1];
-                v[lay.segment(s, 2)] += y[2];
+        for years in self.segment_year[..h * lay.segments].chunks_exact_mut(lay.segments.max(1)) {
+            for (row, y) in segment_rows.iter_mut().zip(years) {
+                row[0] += y[0];
+                row[1] += y[1];
+                row[2] += y[2];
                 *y = [0.0; 3];
             }
         }
