@@ -35,6 +35,23 @@ struct Cell {
     exposure: f64,
 }
 
+/// A default year's totals over its cells.
+#[derive(Clone, Copy, Debug, Default)]
+struct YearTotals {
+    loss: f64,
+    claims: f64,
+    basis: f64,
+}
+
+/// A default year's totals over one bank's cells.
+#[derive(Clone, Copy, Debug, Default)]
+struct BankYear {
+    loss: f64,
+    claims: f64,
+    /// Defaulted principal.
+    defaulted: f64,
+}
+
 /// Cells by default year and (bank, segment) pair, and the ones a path
 /// touched. Only the pairs that occur in the portfolio have cells.
 struct Cells {
@@ -254,9 +271,7 @@ pub struct Workspace {
     seeds: Vec<[u8; 32]>,
     cells: Cells,
     /// Per default year and bank (`t * banks + b`).
-    bank_loss: Vec<f64>,
-    bank_claims: Vec<f64>,
-    bank_defaulted: Vec<f64>,
+    bank_years: Vec<BankYear>,
     bank_active: Vec<f64>,
     bank_factor: Vec<f64>,
     /// Active principal of non-renewed loans per bank, as the path goes.
@@ -266,9 +281,7 @@ pub struct Workspace {
     /// Per default year and segment (`t * segments + s`): loss, claims, paid.
     segment_year: Vec<[f64; 3]>,
     /// Per default year.
-    year_loss: Vec<f64>,
-    year_claims: Vec<f64>,
-    year_basis: Vec<f64>,
+    years: Vec<YearTotals>,
     insurer_paid: Vec<f64>,
     guarantor_paid: Vec<f64>,
     /// Per ledger year.
@@ -329,18 +342,14 @@ impl Workspace {
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
             cells: Cells::new(h, &model.pairs, banks, layout.segments),
-            bank_loss: vec![0.0; h * banks],
-            bank_claims: vec![0.0; h * banks],
-            bank_defaulted: vec![0.0; h * banks],
+            bank_years: vec![BankYear::default(); h * banks],
             bank_active: vec![0.0; h * banks],
             bank_factor: vec![1.0; h * banks],
             nonrenew_active: vec![0.0; banks],
             nonrenew_start,
             renew_volume,
             segment_year: vec![[0.0; 3]; h * layout.segments],
-            year_loss: vec![0.0; h],
-            year_claims: vec![0.0; h],
-            year_basis: vec![0.0; h],
+            years: vec![YearTotals::default(); h],
             insurer_paid: vec![0.0; h],
             guarantor_paid: vec![0.0; h],
             approved_due: vec![0.0; l],
@@ -420,12 +429,8 @@ impl Workspace {
             self.active[g as usize].swap(a as usize, b as usize);
         }
         self.cells.clear();
-        self.bank_loss.fill(0.0);
-        self.bank_claims.fill(0.0);
-        self.bank_defaulted.fill(0.0);
-        self.year_loss.fill(0.0);
-        self.year_claims.fill(0.0);
-        self.year_basis.fill(0.0);
+        self.bank_years.fill(BankYear::default());
+        self.years.fill(YearTotals::default());
         // What only some rules write is cleared only under them: without
         // them it keeps its initial value (`guarantor_paid` is overwritten
         // every path; so are the outcome's yearly flags).
@@ -694,20 +699,20 @@ impl Workspace {
         for n in 0..self.cells.touched.len() {
             let k = self.cells.touched[n];
             let (t, tb, _) = k.coordinates();
-            self.year_basis[t] += self.cells.cells[k.i as usize].basis;
+            self.years[t].basis += self.cells.cells[k.i as usize].basis;
             if !insured {
                 self.add_cell_totals(t, tb, k.i);
             }
         }
         if let Some(g) = model.scenario.guarantor {
             for t in 0..model.horizon {
-                self.guarantor_paid[t] = g * self.year_basis[t];
+                self.guarantor_paid[t] = g * self.years[t].basis;
             }
         }
         if let Some(ins) = &model.scenario.insurer {
             let mut excess_rate = vec![0.0; model.horizon];
             for (t, rate) in excess_rate.iter_mut().enumerate() {
-                let due = ins.share * self.year_basis[t];
+                let due = ins.share * self.years[t].basis;
                 if due <= 0.0 {
                     continue;
                 }
@@ -742,11 +747,13 @@ impl Workspace {
     #[inline(always)]
     fn add_cell_totals(&mut self, t: usize, tb: usize, i: u32) {
         let c = &self.cells.cells[i as usize];
-        self.year_loss[t] += c.loss;
-        self.year_claims[t] += c.claim;
-        self.bank_loss[tb] += c.loss;
-        self.bank_claims[tb] += c.claim;
-        self.bank_defaulted[tb] += c.exposure;
+        let year = &mut self.years[t];
+        year.loss += c.loss;
+        year.claims += c.claim;
+        let bank = &mut self.bank_years[tb];
+        bank.loss += c.loss;
+        bank.claims += c.claim;
+        bank.defaulted += c.exposure;
     }
 
     /// Suspension and bank caps, judged on each default year; approved
@@ -758,15 +765,15 @@ impl Workspace {
         let rules = bank_rules(model);
         for t in 0..model.horizon {
             if !rules {
-                self.approved_due[t + lag] = self.year_claims[t];
+                self.approved_due[t + lag] = self.years[t].claims;
                 continue;
             }
             for b in 0..banks {
                 let i = t * banks + b;
-                let claims = self.bank_claims[i];
+                let claims = self.bank_years[i].claims;
                 let active = self.bank_active[i];
                 let suspended = comp.suspend_above_npl_ratio.is_some_and(|limit| {
-                    active > 0.0 && exceeds(self.bank_defaulted[i], limit * active)
+                    active > 0.0 && exceeds(self.bank_years[i].defaulted, limit * active)
                 });
                 let approved = if suspended {
                     0.0
@@ -799,9 +806,12 @@ impl Workspace {
         let rec_lag = model.scenario.compensation.recovery_lag_years as usize;
         let returns = model.scenario.compensation.returns_recoveries();
         let mut ledger = Ledger::new(pool);
-        let lay = self.layout;
-        let v = &mut self.out.values;
-        for u in 0..model.ledger_years {
+        let years = model.ledger_years;
+        // The totals and each ledger year's figures as fixed-size rows.
+        let (totals, rest) = self.out.values.split_at_mut(slot::COUNT);
+        let totals: &mut [f64; slot::COUNT] = totals.try_into().expect("totals row");
+        let (rows, _) = rest[..slot::COUNT * years].as_chunks_mut::<{ slot::COUNT }>();
+        for (u, row) in rows.iter_mut().enumerate() {
             let recoveries = if returns && u >= rec_lag {
                 self.paid_fraction[u - rec_lag] * self.recovery_base_due[u - rec_lag]
             } else {
@@ -809,12 +819,12 @@ impl Workspace {
             };
             let y = ledger.year(u, self.approved_due[u], recoveries);
             self.paid_fraction[u] = y.fraction;
-            v[lay.year(u, slot::APPROVED)] = y.approved;
-            v[lay.year(u, slot::SUSPENDED)] = self.suspended_due[u];
-            v[lay.year(u, slot::PAID)] = y.paid;
-            v[lay.year(u, slot::SHORTFALL)] = y.shortfall;
-            v[lay.year(u, slot::RECOVERIES)] = recoveries;
-            v[lay.year(u, slot::BALANCE)] = y.balance;
+            row[slot::APPROVED] = y.approved;
+            row[slot::SUSPENDED] = self.suspended_due[u];
+            row[slot::PAID] = y.paid;
+            row[slot::SHORTFALL] = y.shortfall;
+            row[slot::RECOVERIES] = recoveries;
+            row[slot::BALANCE] = y.balance;
             self.out.depleted[u] = y.depleted;
             self.out.budget_exceeded[u] = y.budget_exceeded;
             for s in [
@@ -824,9 +834,9 @@ impl Workspace {
                 slot::SHORTFALL,
                 slot::RECOVERIES,
             ] {
-                v[lay.total(s)] += v[lay.year(u, s)];
+                totals[s] += row[s];
             }
-            v[lay.total(slot::BALANCE)] = y.balance;
+            totals[slot::BALANCE] = y.balance;
         }
     }
 
@@ -849,21 +859,20 @@ impl Workspace {
         // then over the years, as the totals are: with one bank (or one
         // segment) its figures equal the totals bit for bit.
         for (t, (row, &fraction)) in year_rows[..h].iter_mut().zip(fractions).enumerate() {
-            let (loss, claims) = (self.year_loss[t], self.year_claims[t]);
+            let (loss, claims) = (self.years[t].loss, self.years[t].claims);
             row[slot::LOSS] = loss;
             row[slot::CLAIMS] = claims;
             totals[slot::LOSS] += loss;
             totals[slot::CLAIMS] += claims;
             let at = t * banks..(t + 1) * banks;
-            for (((bank, &loss), &claims), &factor) in bank_rows
+            for ((bank, year), &factor) in bank_rows
                 .iter_mut()
-                .zip(&self.bank_loss[at.clone()])
-                .zip(&self.bank_claims[at.clone()])
+                .zip(&self.bank_years[at.clone()])
                 .zip(&self.bank_factor[at])
             {
-                let approved = claims * factor;
-                bank[0] += loss;
-                bank[1] += claims;
+                let approved = year.claims * factor;
+                bank[0] += year.loss;
+                bank[1] += year.claims;
                 bank[2] += approved;
                 bank[3] += approved * fraction;
             }
@@ -891,9 +900,9 @@ impl Workspace {
         let loss = v[lay.total(slot::LOSS)];
         let (mut insurer, mut guarantor) = (0.0, 0.0);
         for t in 0..model.horizon {
-            let basis = self.year_basis[t];
+            let basis = self.years[t].basis;
             let net = if basis > 0.0 {
-                self.year_loss[t] / basis
+                self.years[t].loss / basis
             } else {
                 1.0
             };
