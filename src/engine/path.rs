@@ -809,7 +809,6 @@ impl Workspace {
         let years = model.ledger_years;
         // The totals and each ledger year's figures as fixed-size rows.
         let (totals, rest) = self.out.values.split_at_mut(slot::COUNT);
-        let totals: &mut [f64; slot::COUNT] = totals.try_into().expect("totals row");
         let (rows, _) = rest[..slot::COUNT * years].as_chunks_mut::<{ slot::COUNT }>();
         for (u, row) in rows.iter_mut().enumerate() {
             let recoveries = if returns && u >= rec_lag {
