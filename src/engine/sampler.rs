@@ -20,7 +20,11 @@
 //! eighths, with an error bound checked against `Phi` when the slice is
 //! built; the CDF moves by at most `K'` per unit of `r`, so the uniform
 //! settles almost every step at once, and `Phi(x)` itself is computed only
-//! when the uniform falls within that margin of the CDF.
+//! when the uniform falls within that margin of the CDF. Before any of
+//! that, one comparison settles most draws: for counts around the slice's
+//! mode, the slice keeps a lower bound on the chance that thinning drops
+//! nothing (`r` is at least its value at the slice's bottom), and a uniform
+//! below it keeps every candidate, as the inversion would.
 //! Tables are built on first use and shared by all threads. Outside the
 //! tabled range, for small groups, or when a slice's table would be long,
 //! the draw falls back to rand_distr's exact Binomial with `p = Phi(x)`.
@@ -120,6 +124,9 @@ const SUB_SLICES: usize = 8;
 /// Largest expected number of dropped candidates thinning settles by
 /// inversion; beyond, an exact Binomial draw of the drops.
 const MAX_INVERTED_DROPS: f64 = 40.0;
+/// Candidate counts around a slice's mode with a quick test for "none
+/// dropped" (see [`Slice::keep_all`]).
+const QUICK: usize = 16;
 
 /// The CDF table of `Binomial(n, p_max)` for one slice, and the thinning
 /// ratio at the ends of its eighths.
@@ -129,6 +136,14 @@ struct Slice {
     p_max: f64,
     /// Smallest `k` in the table (the mass below it is under 1e-16).
     k_min: u32,
+    /// The first candidate count of `keep_all`.
+    quick_base: u32,
+    /// For `QUICK` candidate counts `c` from `quick_base`: a uniform below
+    /// this keeps all `c` candidates (a lower bound, with room for
+    /// rounding, on the chance `r^c` that none is dropped, `r` being at
+    /// least its value at the bottom of the slice); 0 where the test does
+    /// not apply.
+    keep_all: [f64; QUICK],
     /// Walker's alias table of `K' - k_min`: entry `i` holds, in its top
     /// 54 bits, the chance (in units of 2^-64) that cell `i` keeps `i`, and
     /// in its low 10 bits the alias the cell gives otherwise.
@@ -184,7 +199,11 @@ impl BinomialTable {
             let eighths: u32 = unsafe { (pos * SUB_SLICES as f64).to_int_unchecked() };
             let i = eighths as usize / SUB_SLICES;
             if let Some(slice) = self.slices.get(i) {
-                crate::math::prefetch(slice);
+                // The slice's fields and its quick test span three lines.
+                let at = std::ptr::from_ref(slice).cast::<u8>();
+                crate::math::prefetch(at);
+                crate::math::prefetch(at.wrapping_add(64));
+                crate::math::prefetch(at.wrapping_add(128));
                 return Some(eighths);
             }
         }
@@ -212,6 +231,12 @@ impl BinomialTable {
                 let u = unit(rng);
                 if candidates == 0 {
                     return 0;
+                }
+                // Most draws keep every candidate, and most of those are
+                // settled by one comparison, before any interpolation.
+                let q = candidates.wrapping_sub(s.quick_base) as usize;
+                if q < QUICK && u < s.keep_all[q] {
+                    return candidates;
                 }
                 // Where `x` lies in its eighth, from the same product
                 // `locate` truncated (scaling by 8 is exact).
@@ -352,12 +377,35 @@ impl Slice {
                 worst = worst.max((line - exact).abs());
             }
         }
+        let spread = 2.0 * worst + 1e-13;
+        // The quick test, for counts around the mode where thinning by
+        // inversion applies for every `x` of the slice (see `drops`): there
+        // the CDF's first step is `r^c`, at least `ratios[0]^c` since `r`
+        // grows with `x`. The bound is lowered by far more than the rounding
+        // in computing it, in `ratios[0]` and in `drops`' own `r^c`, so that
+        // whenever `u` falls below it `drops` also finds no candidate
+        // dropped; other draws go through `drops` as before.
+        let quick_base = (mode as u32).saturating_sub(QUICK as u32 / 2).max(k_min);
+        let mut keep_all = [0.0; QUICK];
+        for (q, bound) in keep_all.iter_mut().enumerate() {
+            let c = quick_base + q as u32;
+            let cf = f64::from(c);
+            if c == 0
+                || ratios[0] - spread <= 0.0
+                || cf * (1.0 - ratios[0] + spread) > MAX_INVERTED_DROPS
+            {
+                continue;
+            }
+            *bound = (ratios[0].powi(c as i32) * (1.0 - 1e-12) - 1e-15).max(0.0);
+        }
         Some(Slice {
             p_max: p,
             k_min,
+            quick_base,
+            keep_all,
             alias,
             ratios,
-            spread: 2.0 * worst + 1e-13,
+            spread,
         })
     }
 
@@ -698,5 +746,50 @@ mod tests {
         }
         // A ratio of 1 (the top of a slice) drops nothing.
         assert_eq!(invert(30, 1.0, 0.0, 0.999_999), Some(0));
+    }
+
+    /// The quick test keeps all candidates only where thinning by inversion
+    /// (and its exact fallback) finds none dropped, so it changes no draw;
+    /// and it settles most draws near the mode.
+    #[test]
+    fn quick_test_agrees_with_thinning() {
+        let mut rng = rng();
+        let (mut quick, mut tried) = (0u64, 0u64);
+        for &n in &[40u32, 500, 25_000] {
+            for i in (0..((X_MAX - X_MIN) * SLICES_PER_UNIT) as usize).step_by(5) {
+                let Some(s) = Slice::build(n, i) else {
+                    continue;
+                };
+                let bottom = X_MIN + i as f64 / SLICES_PER_UNIT;
+                for k in 0..40 {
+                    // Points across the slice, its very bottom included.
+                    let x = bottom + k as f64 / 40.0 / SLICES_PER_UNIT;
+                    let pos = (x - X_MIN) * SLICES_PER_UNIT;
+                    let eighths = (pos * SUB_SLICES as f64).floor();
+                    if (eighths as usize) / SUB_SLICES != i {
+                        continue;
+                    }
+                    let j = eighths as usize % SUB_SLICES;
+                    let frac = pos * SUB_SLICES as f64 - eighths;
+                    for (q, &bound) in s.keep_all.iter().enumerate() {
+                        let count = s.quick_base + q as u32;
+                        if count == 0 || count > n || bound == 0.0 {
+                            continue;
+                        }
+                        // Uniforms below the bound, the highest ones first.
+                        for u in [bound * (1.0 - 1e-15), bound * 0.999, unit(&mut rng) * bound] {
+                            tried += 1;
+                            let d = s.drops(count, x, j, frac, u, &mut rng);
+                            assert_eq!(d, 0, "n {n} slice {i} x {x} count {count} u {u}");
+                        }
+                        if unit(&mut rng) < bound {
+                            quick += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(tried > 10_000, "only {tried} checks");
+        assert!(quick > 0);
     }
 }
