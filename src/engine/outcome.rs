@@ -45,6 +45,22 @@ pub mod slot {
     pub const PARTY_COUNT: usize = 3;
 }
 
+/// A path's figures split by [`Layout::rows`]: the totals (by [`slot`]),
+/// each ledger year's row (by [`slot`]), each bank's and each segment's
+/// (their own slots), and the parties.
+pub struct Rows<'a> {
+    /// The totals over the horizon.
+    pub totals: &'a mut [f64],
+    /// One row per ledger year.
+    pub years: &'a mut [[f64; slot::COUNT]],
+    /// One row per bank: loss, claims, approved, paid, suspended.
+    pub banks: &'a mut [[f64; slot::BANK_COUNT]],
+    /// One row per segment: loss, claims, paid.
+    pub segments: &'a mut [[f64; slot::SEGMENT_COUNT]],
+    /// Bank, insurer, guarantor.
+    pub parties: &'a mut [f64],
+}
+
 /// Where each figure of a path lives in a flat array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
@@ -94,6 +110,24 @@ impl Layout {
     #[inline]
     pub fn party(&self, k: usize) -> usize {
         self.segment(self.segments, 0) + k
+    }
+
+    /// A path's figures (`values`, laid out by this layout) as rows of
+    /// fixed size, one group of figures each: writing through them needs no
+    /// index arithmetic and no checks inside a row.
+    #[inline]
+    pub fn rows<'a>(&self, values: &'a mut [f64]) -> Rows<'a> {
+        let (totals, rest) = values.split_at_mut(slot::COUNT);
+        let (years, rest) = rest.split_at_mut(slot::COUNT * self.years);
+        let (banks, rest) = rest.split_at_mut(slot::BANK_COUNT * self.banks);
+        let (segments, parties) = rest.split_at_mut(slot::SEGMENT_COUNT * self.segments);
+        Rows {
+            totals,
+            years: years.as_chunks_mut().0,
+            banks: banks.as_chunks_mut().0,
+            segments: segments.as_chunks_mut().0,
+            parties,
+        }
     }
 
     /// Number of figures.

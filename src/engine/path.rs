@@ -12,7 +12,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, ChiSquared, Distribution, StandardNormal};
 
-use super::outcome::{Layout, PathOutcome, slot};
+use super::outcome::{Layout, PathOutcome, Rows, slot};
 use super::sampler::{Lanes16, PathRng, exact_binomial};
 use crate::math::norm_cdf;
 use crate::model::compensation::{basis_amount, own_claim};
@@ -806,11 +806,8 @@ impl Workspace {
         let rec_lag = model.scenario.compensation.recovery_lag_years as usize;
         let returns = model.scenario.compensation.returns_recoveries();
         let mut ledger = Ledger::new(pool);
-        let years = model.ledger_years;
-        // The totals and each ledger year's figures as fixed-size rows.
-        let (totals, rest) = self.out.values.split_at_mut(slot::COUNT);
-        let (rows, _) = rest[..slot::COUNT * years].as_chunks_mut::<{ slot::COUNT }>();
-        for (u, row) in rows.iter_mut().enumerate() {
+        let Rows { totals, years, .. } = self.layout.rows(&mut self.out.values);
+        for (u, row) in years.iter_mut().enumerate() {
             let recoveries = if returns && u >= rec_lag {
                 self.paid_fraction[u - rec_lag] * self.recovery_base_due[u - rec_lag]
             } else {
@@ -840,31 +837,24 @@ impl Workspace {
     }
 
     fn summarise(&mut self, model: &Model) {
-        let lay = self.layout;
-        let banks = lay.banks;
+        let banks = self.layout.banks;
+        let segments = self.layout.segments;
         let h = model.horizon;
         let lag = model.scenario.pool.claim_lag_years as usize;
-        let v = &mut self.out.values;
-        // The figures' groups as fixed-size rows (no index checks inside).
-        let (totals, rest) = v.split_at_mut(slot::COUNT);
-        let (year_rows, rest) = rest.split_at_mut(slot::COUNT * lay.years);
-        let (bank_rows, rest) = rest.split_at_mut(slot::BANK_COUNT * banks);
-        let segment_rows = &mut rest[..slot::SEGMENT_COUNT * lay.segments];
-        let (year_rows, _) = year_rows.as_chunks_mut::<{ slot::COUNT }>();
-        let (bank_rows, _) = bank_rows.as_chunks_mut::<{ slot::BANK_COUNT }>();
-        let (segment_rows, _) = segment_rows.as_chunks_mut::<{ slot::SEGMENT_COUNT }>();
+        let rows = self.layout.rows(&mut self.out.values);
         let fractions = &self.paid_fraction[lag..lag + h];
         // Every per-bank and per-segment figure is summed year by year and
         // then over the years, as the totals are: with one bank (or one
         // segment) its figures equal the totals bit for bit.
-        for (t, (row, &fraction)) in year_rows[..h].iter_mut().zip(fractions).enumerate() {
+        for (t, (row, &fraction)) in rows.years[..h].iter_mut().zip(fractions).enumerate() {
             let (loss, claims) = (self.years[t].loss, self.years[t].claims);
             row[slot::LOSS] = loss;
             row[slot::CLAIMS] = claims;
-            totals[slot::LOSS] += loss;
-            totals[slot::CLAIMS] += claims;
+            rows.totals[slot::LOSS] += loss;
+            rows.totals[slot::CLAIMS] += claims;
             let at = t * banks..(t + 1) * banks;
-            for ((bank, year), &factor) in bank_rows
+            for ((bank, year), &factor) in rows
+                .banks
                 .iter_mut()
                 .zip(&self.bank_years[at.clone()])
                 .zip(&self.bank_factor[at])
@@ -885,18 +875,20 @@ impl Workspace {
             y[1] += c.claim;
             y[2] += paid;
         }
-        for years in self.segment_year[..h * lay.segments].chunks_exact_mut(lay.segments.max(1)) {
-            for (row, y) in segment_rows.iter_mut().zip(years) {
-                row[0] += y[0];
-                row[1] += y[1];
-                row[2] += y[2];
-                *y = [0.0; 3];
+        if segments > 0 {
+            for years in self.segment_year[..h * segments].chunks_exact_mut(segments) {
+                for (row, y) in rows.segments.iter_mut().zip(years) {
+                    row[0] += y[0];
+                    row[1] += y[1];
+                    row[2] += y[2];
+                    *y = [0.0; 3];
+                }
             }
         }
         // What the other parties bear, net of the recoveries they share pro
         // rata (on the outstanding-principal basis they pay on the whole
         // exposure and get back the recovered part).
-        let loss = v[lay.total(slot::LOSS)];
+        let loss = rows.totals[slot::LOSS];
         let (mut insurer, mut guarantor) = (0.0, 0.0);
         for t in 0..model.horizon {
             let basis = self.years[t].basis;
@@ -908,10 +900,10 @@ impl Workspace {
             insurer += self.insurer_paid[t] * net;
             guarantor += self.guarantor_paid[t] * net;
         }
-        let pool_net = v[lay.total(slot::PAID)] - v[lay.total(slot::RECOVERIES)];
-        v[lay.party(0)] = loss - pool_net - insurer - guarantor;
-        v[lay.party(1)] = insurer;
-        v[lay.party(2)] = guarantor;
+        let pool_net = rows.totals[slot::PAID] - rows.totals[slot::RECOVERIES];
+        rows.parties[0] = loss - pool_net - insurer - guarantor;
+        rows.parties[1] = insurer;
+        rows.parties[2] = guarantor;
     }
 }
 

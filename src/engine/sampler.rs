@@ -130,10 +130,17 @@ const QUICK: usize = 16;
 
 /// The CDF table of `Binomial(n, p_max)` for one slice, and the thinning
 /// ratio at the ends of its eighths.
+///
+/// In declaration order (`repr(C)`): what every draw reads first, up to
+/// [`Slice::HOT`] bytes, which [`BinomialTable::locate`] asks for ahead;
+/// then what only thinning by inversion reads.
 #[derive(Debug)]
+#[repr(C)]
 struct Slice {
-    /// Upper bound of `Phi(x)` on the slice.
-    p_max: f64,
+    /// Walker's alias table of `K' - k_min`: entry `i` holds, in its top
+    /// 54 bits, the chance (in units of 2^-64) that cell `i` keeps `i`, and
+    /// in its low 10 bits the alias the cell gives otherwise.
+    alias: Box<[u64]>,
     /// Smallest `k` in the table (the mass below it is under 1e-16).
     k_min: u32,
     /// The first candidate count of `keep_all`.
@@ -144,15 +151,13 @@ struct Slice {
     /// least its value at the bottom of the slice); 0 where the test does
     /// not apply.
     keep_all: [f64; QUICK],
-    /// Walker's alias table of `K' - k_min`: entry `i` holds, in its top
-    /// 54 bits, the chance (in units of 2^-64) that cell `i` keeps `i`, and
-    /// in its low 10 bits the alias the cell gives otherwise.
-    alias: Box<[u64]>,
     /// `r = Phi(x) / p_max` at the bottom of each eighth of the slice, and 1
     /// at its top.
     ratios: [f64; SUB_SLICES + 1],
     /// Bound on the error of `r` interpolated linearly between them.
     spread: f64,
+    /// Upper bound of `Phi(x)` on the slice.
+    p_max: f64,
 }
 
 /// Draws the number of defaults of a group of `n` loans (see the module
@@ -199,11 +204,18 @@ impl BinomialTable {
             let eighths: u32 = unsafe { (pos * SUB_SLICES as f64).to_int_unchecked() };
             let i = eighths as usize / SUB_SLICES;
             if let Some(slice) = self.slices.get(i) {
-                // The slice's fields and its quick test span three lines.
+                // Every line of the slice's entry up to the end of what a
+                // draw reads first (the entry's own state may come before
+                // the slice: the whole entry's excess counts as a prefix).
+                const HOT_END: usize =
+                    size_of::<OnceLock<Option<Slice>>>() - size_of::<Slice>() + Slice::HOT;
                 let at = std::ptr::from_ref(slice).cast::<u8>();
-                crate::math::prefetch(at);
-                crate::math::prefetch(at.wrapping_add(64));
-                crate::math::prefetch(at.wrapping_add(128));
+                let mut offset = 0;
+                while offset < HOT_END {
+                    crate::math::prefetch(at.wrapping_add(offset));
+                    offset += 64;
+                }
+                crate::math::prefetch(at.wrapping_add(HOT_END - 1));
                 return Some(eighths);
             }
         }
@@ -312,6 +324,10 @@ fn alias_table(weights: &[f64]) -> Box<[u64]> {
 }
 
 impl Slice {
+    /// Bytes from the start of a slice that every draw reads: the alias
+    /// table's pointer and length, `k_min`, and the quick test.
+    const HOT: usize = std::mem::offset_of!(Slice, ratios);
+
     /// The table of slice `i`, or `None` when it would be too long or its
     /// polynomial cannot be certified.
     ///
