@@ -468,11 +468,11 @@ impl RunResult {
             .enumerate()
             .map(|(i, (name, s))| BankEntry {
                 name: name.clone(),
-                loss: at(lay.bank(i, 0)),
-                claims: at(lay.bank(i, 1)),
-                approved: at(lay.bank(i, 2)),
-                paid: at(lay.bank(i, 3)),
-                suspended: at(lay.bank(i, 4)),
+                loss: at(lay.bank(i, slot::bank::LOSS)),
+                claims: at(lay.bank(i, slot::bank::CLAIMS)),
+                approved: at(lay.bank(i, slot::bank::APPROVED)),
+                paid: at(lay.bank(i, slot::bank::PAID)),
+                suspended: at(lay.bank(i, slot::bank::SUSPENDED)),
                 suspended_probability: prob(s),
                 claims_es99_contribution: part(segments + i),
             })
@@ -483,9 +483,9 @@ impl RunResult {
             .enumerate()
             .map(|(i, name)| SegmentEntry {
                 name: name.clone(),
-                loss: at(lay.segment(i, 0)),
-                claims: at(lay.segment(i, 1)),
-                paid: at(lay.segment(i, 2)),
+                loss: at(lay.segment(i, slot::segment::LOSS)),
+                claims: at(lay.segment(i, slot::segment::CLAIMS)),
+                paid: at(lay.segment(i, slot::segment::PAID)),
                 claims_es99_contribution: part(i),
             })
             .collect();

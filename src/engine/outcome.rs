@@ -37,10 +37,34 @@ pub mod slot {
     /// Number of slots.
     pub const COUNT: usize = 8;
 
-    /// Bank slots: loss, claims, approved, paid, suspended.
+    /// Bank slots: loss, claims, approved, paid, suspended ([`bank`]).
     pub const BANK_COUNT: usize = 5;
-    /// Segment slots: loss, claims, paid.
+    /// Segment slots: loss, claims, paid ([`segment`]).
     pub const SEGMENT_COUNT: usize = 3;
+
+    /// Slots of a bank's entry.
+    pub mod bank {
+        /// Principal loss on the bank's loans (by default year).
+        pub const LOSS: usize = 0;
+        /// The bank's claims on the pool (by default year).
+        pub const CLAIMS: usize = 1;
+        /// Its claims approved after the bank rules.
+        pub const APPROVED: usize = 2;
+        /// Paid by the pool.
+        pub const PAID: usize = 3;
+        /// Claims voided by its suspension.
+        pub const SUSPENDED: usize = 4;
+    }
+
+    /// Slots of a segment's entry.
+    pub mod segment {
+        /// Principal loss on the segment's loans (by default year).
+        pub const LOSS: usize = 0;
+        /// Claims on the pool (by default year).
+        pub const CLAIMS: usize = 1;
+        /// Paid by the pool.
+        pub const PAID: usize = 2;
+    }
     /// Parties: bank, insurer, guarantor.
     pub const PARTY_COUNT: usize = 3;
 }
@@ -173,25 +197,25 @@ impl Layout {
             c[self.year(self.years - 1, slot::BALANCE)] = Some(self.total(slot::BALANCE));
         }
         if self.banks == 1 {
-            let totals = [
-                slot::LOSS,
-                slot::CLAIMS,
-                slot::APPROVED,
-                slot::PAID,
-                slot::SUSPENDED,
-            ];
-            for (k, s) in totals.into_iter().enumerate() {
+            for (k, s) in [
+                (slot::bank::LOSS, slot::LOSS),
+                (slot::bank::CLAIMS, slot::CLAIMS),
+                (slot::bank::APPROVED, slot::APPROVED),
+                (slot::bank::PAID, slot::PAID),
+                (slot::bank::SUSPENDED, slot::SUSPENDED),
+            ] {
                 c[self.bank(0, k)] = Some(self.total(s));
             }
         }
         for s in 0..self.segments {
-            c[self.segment(s, 2)] = Some(self.segment(s, 1));
+            c[self.segment(s, slot::segment::PAID)] = Some(self.segment(s, slot::segment::CLAIMS));
         }
         if self.segments == 1 {
-            for (k, s) in [slot::LOSS, slot::CLAIMS, slot::PAID]
-                .into_iter()
-                .enumerate()
-            {
+            for (k, s) in [
+                (slot::segment::LOSS, slot::LOSS),
+                (slot::segment::CLAIMS, slot::CLAIMS),
+                (slot::segment::PAID, slot::PAID),
+            ] {
                 c[self.segment(0, k)] = Some(self.total(s));
             }
         }
@@ -211,7 +235,7 @@ impl Layout {
             }
         }
         for b in 0..self.banks {
-            zero[self.bank(b, 4)] = true;
+            zero[self.bank(b, slot::bank::SUSPENDED)] = true;
         }
         zero[self.party(1)] = true;
         zero[self.party(2)] = true;
@@ -587,8 +611,8 @@ impl Accumulator {
         // Contributions to the ES of total claims: segments' then banks'.
         let lay = self.layout;
         let parts: Vec<usize> = (0..lay.segments)
-            .map(|s| lay.segment(s, 1))
-            .chain((0..lay.banks).map(|b| lay.bank(b, 1)))
+            .map(|s| lay.segment(s, slot::segment::CLAIMS))
+            .chain((0..lay.banks).map(|b| lay.bank(b, slot::bank::CLAIMS)))
             .collect();
         self.claim_parts.add_rows(
             &buffer.rows,

@@ -278,8 +278,8 @@ pub struct Workspace {
     nonrenew_active: Vec<f64>,
     nonrenew_start: Vec<f64>,
     renew_volume: Vec<f64>,
-    /// Per default year and segment (`t * segments + s`): loss, claims, paid.
-    segment_year: Vec<[f64; 3]>,
+    /// Per default year and segment (`t * segments + s`), by segment slot.
+    segment_year: Vec<[f64; slot::SEGMENT_COUNT]>,
     /// Per default year.
     years: Vec<YearTotals>,
     insurer_paid: Vec<f64>,
@@ -348,7 +348,7 @@ impl Workspace {
             nonrenew_active: vec![0.0; banks],
             nonrenew_start,
             renew_volume,
-            segment_year: vec![[0.0; 3]; h * layout.segments],
+            segment_year: vec![[0.0; slot::SEGMENT_COUNT]; h * layout.segments],
             years: vec![YearTotals::default(); h],
             insurer_paid: vec![0.0; h],
             guarantor_paid: vec![0.0; h],
@@ -786,7 +786,7 @@ impl Workspace {
                 if suspended {
                     self.suspended_due[t + lag] += claims;
                     self.out.bank_suspended[b] = true;
-                    self.out.values[self.layout.bank(b, 4)] += claims;
+                    self.out.values[self.layout.bank(b, slot::bank::SUSPENDED)] += claims;
                 }
                 self.approved_due[t + lag] += approved;
             }
@@ -860,10 +860,10 @@ impl Workspace {
                 .zip(&self.bank_factor[at])
             {
                 let approved = year.claims * factor;
-                bank[0] += year.loss;
-                bank[1] += year.claims;
-                bank[2] += approved;
-                bank[3] += approved * fraction;
+                bank[slot::bank::LOSS] += year.loss;
+                bank[slot::bank::CLAIMS] += year.claims;
+                bank[slot::bank::APPROVED] += approved;
+                bank[slot::bank::PAID] += approved * fraction;
             }
         }
         for k in &self.cells.touched {
@@ -871,17 +871,17 @@ impl Workspace {
             let c = &self.cells.cells[k.i as usize];
             let paid = c.claim * self.bank_factor[tb] * fractions[t];
             let y = &mut self.segment_year[ts];
-            y[0] += c.loss;
-            y[1] += c.claim;
-            y[2] += paid;
+            y[slot::segment::LOSS] += c.loss;
+            y[slot::segment::CLAIMS] += c.claim;
+            y[slot::segment::PAID] += paid;
         }
         if segments > 0 {
             for years in self.segment_year[..h * segments].chunks_exact_mut(segments) {
                 for (row, y) in rows.segments.iter_mut().zip(years) {
-                    row[0] += y[0];
-                    row[1] += y[1];
-                    row[2] += y[2];
-                    *y = [0.0; 3];
+                    for (r, v) in row.iter_mut().zip(y.iter_mut()) {
+                        *r += *v;
+                        *v = 0.0;
+                    }
                 }
             }
         }
