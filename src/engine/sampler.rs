@@ -145,12 +145,14 @@ struct Slice {
     k_min: u32,
     /// The first candidate count of `keep_all`.
     quick_base: u32,
-    /// For `QUICK` candidate counts `c` from `quick_base`: a uniform below
-    /// this keeps all `c` candidates (a lower bound, with room for
-    /// rounding, on the chance `r^c` that none is dropped, `r` being at
-    /// least its value at the bottom of the slice); 0 where the test does
-    /// not apply.
-    keep_all: [f64; QUICK],
+    /// For each eighth of the slice and `QUICK` candidate counts `c` from
+    /// `quick_base`: a uniform below this keeps all `c` candidates (a lower
+    /// bound, with room for rounding, on the chance `r^c` that none is
+    /// dropped, `r` being at least its value at the bottom of the eighth);
+    /// 0 where the test does not apply. Single precision rounded down, in
+    /// a block of its own beside the alias table: a draw reads one row, one
+    /// cache line.
+    keep_all: Box<QuickRows>,
     /// `r = Phi(x) / p_max` at the bottom of each eighth of the slice, and 1
     /// at its top.
     ratios: [f64; SUB_SLICES + 1],
@@ -159,6 +161,12 @@ struct Slice {
     /// Upper bound of `Phi(x)` on the slice.
     p_max: f64,
 }
+
+/// A slice's quick-test bounds, one row per eighth (see [`Slice::keep_all`]),
+/// each row one cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct QuickRows([[f32; QUICK]; SUB_SLICES]);
 
 /// Draws the number of defaults of a group of `n` loans (see the module
 /// documentation). Build once per group; share between threads.
@@ -247,13 +255,13 @@ impl BinomialTable {
                 // Most draws keep every candidate, and most of those are
                 // settled by one comparison, before any interpolation.
                 let q = candidates.wrapping_sub(s.quick_base) as usize;
-                if q < QUICK && u < s.keep_all[q] {
+                let j = eighths as usize % SUB_SLICES;
+                if q < QUICK && u < f64::from(s.keep_all.0[j][q]) {
                     return candidates;
                 }
                 // Where `x` lies in its eighth, from the same product
                 // `locate` truncated (scaling by 8 is exact).
                 let frac = (x - X_MIN) * SLICES_PER_UNIT * SUB_SLICES as f64 - f64::from(eighths);
-                let j = eighths as usize % SUB_SLICES;
                 return candidates - s.drops(candidates, x, j, frac, u, rng);
             }
         }
@@ -325,7 +333,8 @@ fn alias_table(weights: &[f64]) -> Box<[u64]> {
 
 impl Slice {
     /// Bytes from the start of a slice that every draw reads: the alias
-    /// table's pointer and length, `k_min`, and the quick test.
+    /// table's pointer and length, `k_min`, and the quick test's base and
+    /// the pointer to its rows.
     const HOT: usize = std::mem::offset_of!(Slice, ratios);
 
     /// The table of slice `i`, or `None` when it would be too long or its
@@ -395,24 +404,24 @@ impl Slice {
         }
         let spread = 2.0 * worst + 1e-13;
         // The quick test, for counts around the mode where thinning by
-        // inversion applies for every `x` of the slice (see `drops`): there
-        // the CDF's first step is `r^c`, at least `ratios[0]^c` since `r`
-        // grows with `x`. The bound is lowered by far more than the rounding
-        // in computing it, in `ratios[0]` and in `drops`' own `r^c`, so that
-        // whenever `u` falls below it `drops` also finds no candidate
+        // inversion applies for every `x` of the eighth (see `drops`):
+        // there the CDF's first step is `r^c`, at least `ratios[j]^c` in
+        // eighth `j` since `r` grows with `x`. The bound is lowered by far
+        // more than the rounding in computing it, in `ratios[j]` and in
+        // `drops`' own `r^c`, and then rounded down to single precision, so
+        // that whenever `u` falls below it `drops` also finds no candidate
         // dropped; other draws go through `drops` as before.
         let quick_base = (mode as u32).saturating_sub(QUICK as u32 / 2).max(k_min);
-        let mut keep_all = [0.0; QUICK];
-        for (q, bound) in keep_all.iter_mut().enumerate() {
-            let c = quick_base + q as u32;
-            let cf = f64::from(c);
-            if c == 0
-                || ratios[0] - spread <= 0.0
-                || cf * (1.0 - ratios[0] + spread) > MAX_INVERTED_DROPS
-            {
-                continue;
+        let mut keep_all = Box::new(QuickRows([[0.0f32; QUICK]; SUB_SLICES]));
+        for (row, &r) in keep_all.0.iter_mut().zip(&ratios) {
+            for (q, bound) in row.iter_mut().enumerate() {
+                let c = quick_base + q as u32;
+                let cf = f64::from(c);
+                if c == 0 || r - spread <= 0.0 || cf * (1.0 - r + spread) > MAX_INVERTED_DROPS {
+                    continue;
+                }
+                *bound = round_down((r.powi(c as i32) * (1.0 - 1e-12) - 1e-15).max(0.0));
             }
-            *bound = (ratios[0].powi(c as i32) * (1.0 - 1e-12) - 1e-15).max(0.0);
         }
         Some(Slice {
             p_max: p,
@@ -483,6 +492,12 @@ impl Slice {
         }
         exact_binomial(count, 1.0 - r, rng)
     }
+}
+
+/// The largest single-precision number not above `x` (`x >= 0`).
+fn round_down(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) > x { f.next_down() } else { f }
 }
 
 /// The thinning ratio at `frac` of eighth `j`, interpolated linearly
@@ -764,6 +779,24 @@ mod tests {
         assert_eq!(invert(30, 1.0, 0.0, 0.999_999), Some(0));
     }
 
+    /// Bounds rounded to single precision never exceed the bound itself,
+    /// and lose no more than one step of single precision.
+    #[test]
+    fn bounds_round_down() {
+        let mut rng = rng();
+        for _ in 0..100_000 {
+            let x = unit(&mut rng).powi(3);
+            let f = round_down(x);
+            assert!(f64::from(f) <= x, "{x} rounded up to {f}");
+            assert!(
+                f64::from(f.next_up()) > x,
+                "{x} rounded to {f}, not the nearest below"
+            );
+        }
+        assert_eq!(round_down(0.0), 0.0);
+        assert_eq!(round_down(1.0), 1.0);
+    }
+
     /// The quick test keeps all candidates only where thinning by inversion
     /// (and its exact fallback) finds none dropped, so it changes no draw;
     /// and it settles most draws near the mode.
@@ -787,7 +820,8 @@ mod tests {
                     }
                     let j = eighths as usize % SUB_SLICES;
                     let frac = pos * SUB_SLICES as f64 - eighths;
-                    for (q, &bound) in s.keep_all.iter().enumerate() {
+                    for (q, &bound) in s.keep_all.0[j].iter().enumerate() {
+                        let bound = f64::from(bound);
                         let count = s.quick_base + q as u32;
                         if count == 0 || count > n || bound == 0.0 {
                             continue;
