@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, fixed_total, fixed_weight};
+use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, Weights, fixed_weight};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -697,7 +697,8 @@ impl Accumulator {
         for run in buffer.common_runs() {
             weights.extend_from_slice(&buffer.weights[run]);
         }
-        self.sharing.common_weight += fixed_total(&weights);
+        let common = Weights::new(&weights);
+        self.sharing.common_weight += common.fixed_total();
         for i in 0..width {
             if self.sharing.links.get(i).copied().flatten().is_some() {
                 continue;
@@ -706,7 +707,7 @@ impl Accumulator {
                 Some(Some(c)) => c,
                 _ => self.stats[i].sketch_mut(),
             };
-            sketch.extend_with(&weights, |pending| {
+            sketch.extend_with(common, |pending| {
                 for run in buffer.common_runs() {
                     let rows = &buffer.rows[run.start * width..run.end * width];
                     pending.extend(rows.chunks_exact(width).map(|r| r[i]));

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::math::ExactSum;
 pub use contrib::Contributions;
 pub use sketch::{
-    ONE, QUANTILE_RELATIVE_ERROR, SUM_SCALE, Sketch, fixed_total, fixed_value, fixed_weight,
+    ONE, QUANTILE_RELATIVE_ERROR, SUM_SCALE, Sketch, Weights, fixed_total, fixed_value,
+    fixed_weight,
 };
 
 /// Quantile levels reported for every statistic, as exact fractions.

@@ -72,10 +72,33 @@ pub fn fixed_weight(w: f64) -> u128 {
 
 /// The fixed-point sum of these weights ([`fixed_weight`] of each).
 pub fn fixed_total(weights: &[f64]) -> u128 {
-    if weights.iter().all(|&w| w == 1.0) {
-        weights.len() as u128 * ONE
-    } else {
-        weights.iter().map(|&w| fixed_weight(w)).sum()
+    Weights::new(weights).fixed_total()
+}
+
+/// The weights of a run of values, and whether every one is 1, found once:
+/// a batch's weights go with the values of every figure.
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a> {
+    values: &'a [f64],
+    unit: bool,
+}
+
+impl<'a> Weights<'a> {
+    /// These weights.
+    pub fn new(values: &'a [f64]) -> Self {
+        Self {
+            values,
+            unit: values.iter().all(|&w| w == 1.0),
+        }
+    }
+
+    /// Their fixed-point sum ([`fixed_weight`] of each).
+    pub fn fixed_total(&self) -> u128 {
+        if self.unit {
+            self.values.len() as u128 * ONE
+        } else {
+            self.values.iter().map(|&w| fixed_weight(w)).sum()
+        }
     }
 }
 
@@ -359,28 +382,29 @@ impl Sketch {
     /// Adds values with weights (`weights[i]` goes with `values[i]`),
     /// deferring the bucket updates (see [`Sketch::settle`]).
     pub fn extend(&mut self, values: &[f64], weights: &[f64]) {
-        self.extend_with(weights, |pending| pending.extend_from_slice(values));
+        self.extend_with(Weights::new(weights), |pending| {
+            pending.extend_from_slice(values)
+        });
     }
 
     /// Like [`Sketch::extend`], with the values appended by `fill` straight
     /// into the waiting list (no copy through a buffer of their own); one
     /// value per weight. Values that are all zeros only count as zeros.
     #[inline]
-    pub fn extend_with(&mut self, weights: &[f64], fill: impl FnOnce(&mut Vec<f64>)) {
+    pub fn extend_with(&mut self, weights: Weights, fill: impl FnOnce(&mut Vec<f64>)) {
         let start = self.pending.len();
         fill(&mut self.pending);
-        debug_assert_eq!(self.pending.len() - start, weights.len());
+        debug_assert_eq!(self.pending.len() - start, weights.values.len());
         if self.pending[start..].iter().all(|&v| v == 0.0) {
             self.pending.truncate(start);
-            self.add_zeros(weights);
+            self.zero += weights.fixed_total();
             return;
         }
-        let unit = weights.iter().all(|&w| w == 1.0);
-        if !unit && self.pending_weights.len() < start {
+        if !weights.unit && self.pending_weights.len() < start {
             self.pending_weights.resize(start, 1.0);
         }
-        if !unit || !self.pending_weights.is_empty() {
-            self.pending_weights.extend_from_slice(weights);
+        if !weights.unit || !self.pending_weights.is_empty() {
+            self.pending_weights.extend_from_slice(weights.values);
         }
         if self.pending.len() >= if self.defer == 0 { DEFER } else { self.defer } {
             self.settle();
