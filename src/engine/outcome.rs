@@ -395,7 +395,10 @@ impl Sharing {
         self.common = vec![None; self.links.len()];
         for (i, link) in self.links.iter().enumerate() {
             match link {
-                Some(Link::Figure(j)) => self.pairs.push((i, *j)),
+                // Links point to earlier figures (`Layout::links`): both
+                // indices are below `links.len()`, as `common` relies on.
+                Some(Link::Figure(j)) if *j < self.links.len() => self.pairs.push((i, *j)),
+                Some(Link::Figure(j)) => panic!("link from figure {i} to {j}, beyond the layout"),
                 Some(Link::Zero) => self.zeros.push(i),
                 None => {}
             }
@@ -438,12 +441,22 @@ impl Sharing {
     /// Whether every link holds on `row`.
     #[inline]
     fn common(&self, row: &[f64]) -> bool {
+        // Every index in the checks is below `links.len()` (see `rebuild`):
+        // one test here instead of one per look-up.
+        assert!(
+            row.len() >= self.links.len(),
+            "row narrower than the layout"
+        );
+        let bits = |i: usize| {
+            // SAFETY: `i < links.len() <= row.len()`, asserted above.
+            unsafe { row.get_unchecked(i).to_bits() }
+        };
         let mut differ = 0;
         for &(i, j) in &self.pairs {
-            differ |= row[i].to_bits() ^ row[j].to_bits();
+            differ |= bits(i) ^ bits(j);
         }
         for &i in &self.zeros {
-            differ |= row[i].to_bits();
+            differ |= bits(i);
         }
         differ == 0
     }
