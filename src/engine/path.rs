@@ -502,18 +502,15 @@ impl Workspace {
             *x = g.argument(self.z[0], &self.z[1..], sqrt_w);
             *at = g.sampler.as_ref().and_then(|s| s.locate(*x));
         }
-        for (gi, g) in model.groups.iter().enumerate() {
-            let n = if g.renew {
-                g.loans.len()
-            } else {
-                self.active_count[gi]
-            };
-            self.defaults[gi] = if !g.active_in(t) || n == 0 {
+        let draws = (self.args.iter().zip(&self.spots))
+            .zip(self.defaults.iter_mut().zip(&self.active_count));
+        for (g, ((&x, &at), (defaults, &active))) in model.groups.iter().zip(draws) {
+            let n = if g.renew { g.loans.len() } else { active };
+            *defaults = if !g.active_in(t) || n == 0 {
                 0
             } else {
-                let x = self.args[gi];
                 match &g.sampler {
-                    Some(s) => s.sample_at(x, self.spots[gi], rng),
+                    Some(s) => s.sample_at(x, at, rng),
                     None => exact_binomial(n as u32, norm_cdf(x), rng),
                 }
             };
