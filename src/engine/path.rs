@@ -693,10 +693,14 @@ impl Workspace {
         let banks = self.layout.banks;
         // Without an insurer the cells are final: one pass sums them all.
         let insured = model.scenario.insurer.is_some();
+        // The year's loss basis only matters to the other parties.
+        let parties = other_parties(model);
         for n in 0..self.cells.touched.len() {
             let k = self.cells.touched[n];
             let (t, tb, _) = k.coordinates();
-            self.years[t].basis += self.cells.cells[k.i as usize].basis;
+            if parties {
+                self.years[t].basis += self.cells.cells[k.i as usize].basis;
+            }
             if !insured {
                 self.add_cell_totals(t, tb, k.i);
             }
@@ -887,21 +891,30 @@ impl Workspace {
         // exposure and get back the recovered part).
         let loss = rows.totals[slot::LOSS];
         let (mut insurer, mut guarantor) = (0.0, 0.0);
-        for t in 0..model.horizon {
-            let basis = self.years[t].basis;
-            let net = if basis > 0.0 {
-                self.years[t].loss / basis
-            } else {
-                1.0
-            };
-            insurer += self.insurer_paid[t] * net;
-            guarantor += self.guarantor_paid[t] * net;
+        // Without an insurer or a guarantor both parts stay zero.
+        if other_parties(model) {
+            for t in 0..model.horizon {
+                let basis = self.years[t].basis;
+                let net = if basis > 0.0 {
+                    self.years[t].loss / basis
+                } else {
+                    1.0
+                };
+                insurer += self.insurer_paid[t] * net;
+                guarantor += self.guarantor_paid[t] * net;
+            }
         }
         let pool_net = rows.totals[slot::PAID] - rows.totals[slot::RECOVERIES];
         rows.parties[0] = loss - pool_net - insurer - guarantor;
         rows.parties[1] = insurer;
         rows.parties[2] = guarantor;
     }
+}
+
+/// Whether the scenario has an insurer or a guarantor.
+#[inline]
+fn other_parties(model: &Model) -> bool {
+    model.scenario.insurer.is_some() || model.scenario.guarantor.is_some()
 }
 
 /// Whether the scenario has per-bank rules (suspension or an annual cap).
