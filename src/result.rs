@@ -454,9 +454,11 @@ impl RunResult {
             all_claims_paid_probability: prob(&acc.some_unpaid).complement(),
         };
         let parties = Parties {
-            bank: at(lay.party(0)),
-            insurer: frame.insurer.then(|| at(lay.party(1))),
-            guarantor: frame.guarantor.then(|| at(lay.party(2))),
+            bank: at(lay.party(slot::party::BANK)),
+            insurer: frame.insurer.then(|| at(lay.party(slot::party::INSURER))),
+            guarantor: frame
+                .guarantor
+                .then(|| at(lay.party(slot::party::GUARANTOR))),
         };
         let parts = acc.claim_parts.expected_shortfall(99, 100, n);
         let segments = frame.segments.len();

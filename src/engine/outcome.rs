@@ -65,8 +65,18 @@ pub mod slot {
         /// Paid by the pool.
         pub const PAID: usize = 2;
     }
-    /// Parties: bank, insurer, guarantor.
+    /// Parties: bank, insurer, guarantor ([`party`]).
     pub const PARTY_COUNT: usize = 3;
+
+    /// Slots of the parties other than the pool.
+    pub mod party {
+        /// What the banks bear.
+        pub const BANK: usize = 0;
+        /// What the insurer bears.
+        pub const INSURER: usize = 1;
+        /// What the guarantor bears.
+        pub const GUARANTOR: usize = 2;
+    }
 }
 
 /// A path's figures split by [`Layout::rows`]: the totals (by [`slot`]),
@@ -77,11 +87,11 @@ pub struct Rows<'a> {
     pub totals: &'a mut [f64],
     /// One row per ledger year.
     pub years: &'a mut [[f64; slot::COUNT]],
-    /// One row per bank: loss, claims, approved, paid, suspended.
+    /// One row per bank (by [`slot::bank`]).
     pub banks: &'a mut [[f64; slot::BANK_COUNT]],
-    /// One row per segment: loss, claims, paid.
+    /// One row per segment (by [`slot::segment`]).
     pub segments: &'a mut [[f64; slot::SEGMENT_COUNT]],
-    /// Bank, insurer, guarantor.
+    /// The parties (by [`slot::party`]).
     pub parties: &'a mut [f64],
 }
 
@@ -237,8 +247,8 @@ impl Layout {
         for b in 0..self.banks {
             zero[self.bank(b, slot::bank::SUSPENDED)] = true;
         }
-        zero[self.party(1)] = true;
-        zero[self.party(2)] = true;
+        zero[self.party(slot::party::INSURER)] = true;
+        zero[self.party(slot::party::GUARANTOR)] = true;
         self.alias_candidates(claim_lag)
             .into_iter()
             .zip(zero)
@@ -395,10 +405,16 @@ impl Sharing {
         self.common = vec![None; self.links.len()];
         for (i, link) in self.links.iter().enumerate() {
             match link {
-                // Links point to earlier figures (`Layout::links`): both
-                // indices are below `links.len()`, as `common` relies on.
-                Some(Link::Figure(j)) if *j < self.links.len() => self.pairs.push((i, *j)),
-                Some(Link::Figure(j)) => panic!("link from figure {i} to {j}, beyond the layout"),
+                Some(Link::Figure(j)) => {
+                    // Links point to earlier figures (`Layout::links`):
+                    // both indices are below `links.len()`, as `common`
+                    // relies on.
+                    assert!(
+                        *j < self.links.len(),
+                        "link from figure {i} to {j}, beyond the layout"
+                    );
+                    self.pairs.push((i, *j));
+                }
                 Some(Link::Zero) => self.zeros.push(i),
                 None => {}
             }

@@ -905,9 +905,9 @@ impl Workspace {
             }
         }
         let pool_net = rows.totals[slot::PAID] - rows.totals[slot::RECOVERIES];
-        rows.parties[0] = loss - pool_net - insurer - guarantor;
-        rows.parties[1] = insurer;
-        rows.parties[2] = guarantor;
+        rows.parties[slot::party::BANK] = loss - pool_net - insurer - guarantor;
+        rows.parties[slot::party::INSURER] = insurer;
+        rows.parties[slot::party::GUARANTOR] = guarantor;
     }
 }
 

@@ -22,9 +22,10 @@
 //! settles almost every step at once, and `Phi(x)` itself is computed only
 //! when the uniform falls within that margin of the CDF. Before any of
 //! that, one comparison settles most draws: for counts around the slice's
-//! mode, the slice keeps a lower bound on the chance that thinning drops
-//! nothing (`r` is at least its value at the slice's bottom), and a uniform
-//! below it keeps every candidate, as the inversion would.
+//! mode, each eighth of the slice keeps a lower bound on the chance that
+//! thinning drops nothing (`r` is at least its value at the eighth's
+//! bottom), and a uniform below it keeps every candidate, as the inversion
+//! would.
 //! Tables are built on first use and shared by all threads. Outside the
 //! tabled range, for small groups, or when a slice's table would be long,
 //! the draw falls back to rand_distr's exact Binomial with `p = Phi(x)`.
