@@ -57,8 +57,10 @@ struct BankYear {
 struct Cells {
     cells: Vec<Cell>,
     /// The touched cells, with their coordinates (kept when booking, so
-    /// that the passes over them never divide to find them).
-    touched: Vec<Touched>,
+    /// that the passes over them never divide to find them): the first
+    /// `count` entries, room for every cell made once.
+    touched: Box<[Touched]>,
+    count: usize,
     /// (bank, segment) of each pair.
     pairs: Vec<(u32, u32)>,
     banks: usize,
@@ -68,7 +70,7 @@ struct Cells {
 /// A touched cell: its index in `Cells::cells`, its year, and where its
 /// year and bank and its year and segment are in the per-year arrays
 /// (`t * banks + b`, `t * segments + s`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Touched {
     i: u32,
     t: u32,
@@ -88,7 +90,8 @@ impl Cells {
     fn new(years: usize, pairs: &[(u32, u32)], banks: usize, segments: usize) -> Self {
         Self {
             cells: vec![Cell::default(); years * pairs.len()],
-            touched: Vec::new(),
+            touched: vec![Touched::default(); years * pairs.len()].into_boxed_slice(),
+            count: 0,
             pairs: pairs.to_vec(),
             banks,
             segments,
@@ -103,12 +106,15 @@ impl Cells {
         // Every default has a positive exposure: a zero marks a fresh cell.
         if cell.exposure == 0.0 {
             let (b, s) = self.pairs[pair as usize];
-            self.touched.push(Touched {
+            // A cell is fresh once per path: `count` stays below the number
+            // of cells.
+            self.touched[self.count] = Touched {
                 i: i as u32,
                 t: t as u32,
                 tb: (t * self.banks) as u32 + b,
                 ts: (t * self.segments) as u32 + s,
-            });
+            };
+            self.count += 1;
         }
         cell.loss += c.loss;
         cell.basis += c.basis;
@@ -117,11 +123,17 @@ impl Cells {
         cell.exposure += c.exposure;
     }
 
+    /// The touched cells, in the order they were first booked.
+    #[inline]
+    fn touched(&self) -> &[Touched] {
+        &self.touched[..self.count]
+    }
+
     fn clear(&mut self) {
-        for k in &self.touched {
+        for k in &self.touched[..self.count] {
             self.cells[k.i as usize] = Cell::default();
         }
-        self.touched.clear();
+        self.count = 0;
     }
 }
 
@@ -409,9 +421,8 @@ impl Workspace {
             self.shift
                 .copy_from_slice(&self.mixture.components[k].shift);
         }
-        for seed in &mut self.seeds {
-            stream.fill_bytes(seed);
-        }
+        // All the years' seeds in one call: the same words as year by year.
+        stream.fill_bytes(self.seeds.as_flattened_mut());
         for t in 0..model.horizon {
             let mut rng = PathRng::from_seed(self.seeds[t]);
             self.draw_year(model, t, &mut rng);
@@ -695,7 +706,7 @@ impl Workspace {
         let insured = model.scenario.insurer.is_some();
         // The year's loss basis only matters to the other parties.
         let parties = other_parties(model);
-        for n in 0..self.cells.touched.len() {
+        for n in 0..self.cells.count {
             let k = self.cells.touched[n];
             let (t, tb, _) = k.coordinates();
             if parties {
@@ -725,7 +736,7 @@ impl Workspace {
                     *rate = (1.0 - paid_fraction) * ins.share;
                 }
             }
-            for k in &self.cells.touched {
+            for k in &self.cells.touched[..self.cells.count] {
                 let r = excess_rate[k.t as usize];
                 if r > 0.0 {
                     let c = &mut self.cells.cells[k.i as usize];
@@ -735,7 +746,7 @@ impl Workspace {
                     c.recovery += r * (c.basis - c.loss);
                 }
             }
-            for n in 0..self.cells.touched.len() {
+            for n in 0..self.cells.count {
                 let k = self.cells.touched[n];
                 let (t, tb, _) = k.coordinates();
                 self.add_cell_totals(t, tb, k.i);
@@ -793,7 +804,7 @@ impl Workspace {
             }
         }
         if comp.returns_recoveries() {
-            for k in &self.cells.touched {
+            for k in self.cells.touched() {
                 let (t, tb, _) = k.coordinates();
                 let i = k.i;
                 let f = self.bank_factor[tb];
@@ -867,7 +878,7 @@ impl Workspace {
                 bank[slot::bank::PAID] += approved * fraction;
             }
         }
-        for k in &self.cells.touched {
+        for k in self.cells.touched() {
             let (t, tb, ts) = k.coordinates();
             let c = &self.cells.cells[k.i as usize];
             let paid = c.claim * self.bank_factor[tb] * fractions[t];
@@ -1022,7 +1033,14 @@ fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
         let mut draw = |word: u64, j: u32, rng: &mut PathRng| {
             let bound = u64::from(j + 1);
             let mut m = (word & mask) * bound;
-            if m & mask < bound {
+            // `m`'s low lane below the bound, compared in the lane's own
+            // width (`bound <= n` fits it): no masking of either side.
+            let low_below = if BITS == 16 {
+                (m as u16) < (bound as u16)
+            } else {
+                (m as u32) < (bound as u32)
+            };
+            if low_below {
                 let threshold = ((1u64 << BITS) - bound) % bound;
                 while m & mask < threshold {
                     m = (rng.next_u64() & mask) * bound;
