@@ -878,21 +878,36 @@ impl Workspace {
                 bank[slot::bank::PAID] += approved * fraction;
             }
         }
-        for k in self.cells.touched() {
-            let (t, tb, ts) = k.coordinates();
-            let c = &self.cells.cells[k.i as usize];
-            let paid = c.claim * self.bank_factor[tb] * fractions[t];
-            let y = &mut self.segment_year[ts];
-            y[slot::segment::LOSS] += c.loss;
-            y[slot::segment::CLAIMS] += c.claim;
-            y[slot::segment::PAID] += paid;
-        }
-        if segments > 0 {
-            for years in self.segment_year[..h * segments].chunks_exact_mut(segments) {
-                for (row, y) in rows.segments.iter_mut().zip(years) {
-                    for (r, v) in row.iter_mut().zip(y.iter_mut()) {
-                        *r += *v;
-                        *v = 0.0;
+        if banks == 1 {
+            // One cell per year and segment, booked year by year: adding
+            // the cells straight into the rows sums each segment year by
+            // year, exactly as going through `segment_year` would.
+            for k in self.cells.touched() {
+                let (t, tb, ts) = k.coordinates();
+                let c = &self.cells.cells[k.i as usize];
+                let paid = c.claim * self.bank_factor[tb] * fractions[t];
+                let row = &mut rows.segments[ts - t * segments];
+                row[slot::segment::LOSS] += c.loss;
+                row[slot::segment::CLAIMS] += c.claim;
+                row[slot::segment::PAID] += paid;
+            }
+        } else {
+            for k in self.cells.touched() {
+                let (t, tb, ts) = k.coordinates();
+                let c = &self.cells.cells[k.i as usize];
+                let paid = c.claim * self.bank_factor[tb] * fractions[t];
+                let y = &mut self.segment_year[ts];
+                y[slot::segment::LOSS] += c.loss;
+                y[slot::segment::CLAIMS] += c.claim;
+                y[slot::segment::PAID] += paid;
+            }
+            if segments > 0 {
+                for years in self.segment_year[..h * segments].chunks_exact_mut(segments) {
+                    for (row, y) in rows.segments.iter_mut().zip(years) {
+                        for (r, v) in row.iter_mut().zip(y.iter_mut()) {
+                            *r += *v;
+                            *v = 0.0;
+                        }
                     }
                 }
             }
