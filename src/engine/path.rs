@@ -130,8 +130,13 @@ impl Cells {
     }
 
     fn clear(&mut self) {
-        for k in &self.touched[..self.count] {
-            self.cells[k.i as usize] = Cell::default();
+        if 2 * self.count >= self.cells.len() {
+            // Most cells touched (as in small portfolios): one sweep.
+            self.cells.fill(Cell::default());
+        } else {
+            for k in &self.touched[..self.count] {
+                self.cells[k.i as usize] = Cell::default();
+            }
         }
         self.count = 0;
     }
