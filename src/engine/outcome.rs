@@ -693,7 +693,24 @@ impl Accumulator {
         let (s1, s2, s3) = (&mut s1[..width], &mut s2[..width], &mut s3[..width]);
         if buffer.weights.iter().all(|&w| w == 1.0) {
             // Unit weights: `w d` is `d`, so the two squared sums are one.
-            for row in buffer.rows.chunks_exact(width) {
+            // Four rows at a time, each sum still taken row after row: the
+            // sums are loaded and stored once per four rows.
+            let mut blocks = buffer.rows.chunks_exact(4 * width);
+            for block in &mut blocks {
+                let (r0, rest) = block.split_at(width);
+                let (r1, rest) = rest.split_at(width);
+                let (r2, r3) = rest.split_at(width);
+                for i in 0..width {
+                    let shift = shifts[i];
+                    let d0 = r0[i] - shift;
+                    let d1 = r1[i] - shift;
+                    let d2 = r2[i] - shift;
+                    let d3 = r3[i] - shift;
+                    s1[i] = s1[i] + d0 + d1 + d2 + d3;
+                    s2[i] = s2[i] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+                }
+            }
+            for row in blocks.remainder().chunks_exact(width) {
                 for i in 0..width {
                     let d = row[i] - shifts[i];
                     s1[i] += d;
