@@ -61,10 +61,10 @@ struct Cells {
     /// `count` entries, room for every cell made once.
     touched: Box<[Touched]>,
     count: usize,
-    /// (bank, segment) of each pair.
-    pairs: Vec<(u32, u32)>,
-    banks: usize,
-    segments: usize,
+    /// Every cell's coordinates, by cell: what `touched` records.
+    coordinates: Box<[Touched]>,
+    /// Pairs per year.
+    pairs: usize,
 }
 
 /// A touched cell: its index in `Cells::cells`, its year, and where its
@@ -88,32 +88,36 @@ impl Touched {
 
 impl Cells {
     fn new(years: usize, pairs: &[(u32, u32)], banks: usize, segments: usize) -> Self {
+        let mut coordinates = Vec::with_capacity(years * pairs.len());
+        for t in 0..years {
+            for &(b, s) in pairs {
+                coordinates.push(Touched {
+                    i: coordinates.len() as u32,
+                    t: t as u32,
+                    tb: (t * banks) as u32 + b,
+                    ts: (t * segments) as u32 + s,
+                });
+            }
+        }
         Self {
             cells: vec![Cell::default(); years * pairs.len()],
             touched: vec![Touched::default(); years * pairs.len()].into_boxed_slice(),
             count: 0,
-            pairs: pairs.to_vec(),
-            banks,
-            segments,
+            coordinates: coordinates.into_boxed_slice(),
+            pairs: pairs.len(),
         }
     }
 
     /// Adds `c` to the cell of year `t` and pair `pair`.
     #[inline]
     fn book(&mut self, t: usize, pair: u32, c: &Cell) {
-        let i = t * self.pairs.len() + pair as usize;
+        let i = t * self.pairs + pair as usize;
         let cell = &mut self.cells[i];
         // Every default has a positive exposure: a zero marks a fresh cell.
         if cell.exposure == 0.0 {
-            let (b, s) = self.pairs[pair as usize];
             // A cell is fresh once per path: `count` stays below the number
             // of cells.
-            self.touched[self.count] = Touched {
-                i: i as u32,
-                t: t as u32,
-                tb: (t * self.banks) as u32 + b,
-                ts: (t * self.segments) as u32 + s,
-            };
+            self.touched[self.count] = self.coordinates[i];
             self.count += 1;
         }
         cell.loss += c.loss;
