@@ -715,6 +715,9 @@ impl Workspace {
         let insured = model.scenario.insurer.is_some();
         // The year's loss basis only matters to the other parties.
         let parties = other_parties(model);
+        // One bank without bank rules: its year totals are the year's (the
+        // same sums in the same order), copied at the end.
+        let per_bank = banks > 1 || bank_rules(model);
         for n in 0..self.cells.count {
             let k = self.cells.touched[n];
             let (t, tb, _) = k.coordinates();
@@ -722,7 +725,7 @@ impl Workspace {
                 self.years[t].basis += self.cells.cells[k.i as usize].basis;
             }
             if !insured {
-                self.add_cell_totals(t, tb, k.i);
+                self.add_cell_totals(t, tb, k.i, per_bank);
             }
         }
         if let Some(g) = model.scenario.guarantor {
@@ -758,19 +761,28 @@ impl Workspace {
             for n in 0..self.cells.count {
                 let k = self.cells.touched[n];
                 let (t, tb, _) = k.coordinates();
-                self.add_cell_totals(t, tb, k.i);
+                self.add_cell_totals(t, tb, k.i, per_bank);
+            }
+        }
+        if !per_bank {
+            for (bank, year) in self.bank_years.iter_mut().zip(&self.years) {
+                bank.loss = year.loss;
+                bank.claims = year.claims;
             }
         }
     }
 
-    /// Adds cell `i` (year `t`, year and bank `tb`) into the year's and
-    /// bank's totals.
+    /// Adds cell `i` (year `t`, year and bank `tb`) into the year's totals
+    /// and, when `per_bank`, the bank's.
     #[inline(always)]
-    fn add_cell_totals(&mut self, t: usize, tb: usize, i: u32) {
+    fn add_cell_totals(&mut self, t: usize, tb: usize, i: u32, per_bank: bool) {
         let c = &self.cells.cells[i as usize];
         let year = &mut self.years[t];
         year.loss += c.loss;
         year.claims += c.claim;
+        if !per_bank {
+            return;
+        }
         let bank = &mut self.bank_years[tb];
         bank.loss += c.loss;
         bank.claims += c.claim;
