@@ -899,28 +899,33 @@ impl Workspace {
                 bank[slot::bank::PAID] += approved * fraction;
             }
         }
+        // A touched cell's year, year and segment, and segment figures.
+        let segment_figures = |k: &Touched| {
+            let (t, tb, ts) = k.coordinates();
+            let c = &self.cells.cells[k.i as usize];
+            let mut f = [0.0; slot::SEGMENT_COUNT];
+            f[slot::segment::LOSS] = c.loss;
+            f[slot::segment::CLAIMS] = c.claim;
+            f[slot::segment::PAID] = c.claim * self.bank_factor[tb] * fractions[t];
+            (t, ts, f)
+        };
+        let add = |row: &mut [f64; slot::SEGMENT_COUNT], f: [f64; slot::SEGMENT_COUNT]| {
+            for (r, v) in row.iter_mut().zip(f) {
+                *r += v;
+            }
+        };
         if banks == 1 {
             // One cell per year and segment, booked year by year: adding
             // the cells straight into the rows sums each segment year by
-            // year, exactly as going through `segment_year` would.
+            // year, exactly as staging them in `segment_year` would.
             for k in self.cells.touched() {
-                let (t, tb, ts) = k.coordinates();
-                let c = &self.cells.cells[k.i as usize];
-                let paid = c.claim * self.bank_factor[tb] * fractions[t];
-                let row = &mut rows.segments[ts - t * segments];
-                row[slot::segment::LOSS] += c.loss;
-                row[slot::segment::CLAIMS] += c.claim;
-                row[slot::segment::PAID] += paid;
+                let (t, ts, f) = segment_figures(k);
+                add(&mut rows.segments[ts - t * segments], f);
             }
         } else {
             for k in self.cells.touched() {
-                let (t, tb, ts) = k.coordinates();
-                let c = &self.cells.cells[k.i as usize];
-                let paid = c.claim * self.bank_factor[tb] * fractions[t];
-                let y = &mut self.segment_year[ts];
-                y[slot::segment::LOSS] += c.loss;
-                y[slot::segment::CLAIMS] += c.claim;
-                y[slot::segment::PAID] += paid;
+                let (_, ts, f) = segment_figures(k);
+                add(&mut self.segment_year[ts], f);
             }
             if segments > 0 {
                 for years in self.segment_year[..h * segments].chunks_exact_mut(segments) {
