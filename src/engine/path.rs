@@ -119,12 +119,12 @@ impl Cells {
             // of cells.
             self.touched[self.count] = self.coordinates[i];
             self.count += 1;
+            // Zero plus a figure is the figure (none is negative): stored,
+            // not added.
+            *cell = *c;
+        } else {
+            add(cell, c);
         }
-        cell.loss += c.loss;
-        cell.basis += c.basis;
-        cell.claim += c.claim;
-        cell.recovery += c.recovery;
-        cell.exposure += c.exposure;
     }
 
     /// The touched cells, in the order they were first booked.
