@@ -108,22 +108,26 @@ impl Cells {
         }
     }
 
-    /// Adds `c` to the cell of year `t` and pair `pair`.
+    /// Adds `c` to the cell of year `t` and pair `pair`; the cell's
+    /// coordinates when it was fresh.
     #[inline]
-    fn book(&mut self, t: usize, pair: u32, c: &Cell) {
+    fn book(&mut self, t: usize, pair: u32, c: &Cell) -> Option<Touched> {
         let i = t * self.pairs + pair as usize;
         let cell = &mut self.cells[i];
         // Every default has a positive exposure: a zero marks a fresh cell.
         if cell.exposure == 0.0 {
             // A cell is fresh once per path: `count` stays below the number
             // of cells.
-            self.touched[self.count] = self.coordinates[i];
+            let k = self.coordinates[i];
+            self.touched[self.count] = k;
             self.count += 1;
             // Zero plus a figure is the figure (none is negative): stored,
             // not added.
             *cell = *c;
+            Some(k)
         } else {
             add(cell, c);
+            None
         }
     }
 
@@ -291,6 +295,16 @@ pub struct Workspace {
     /// This path's seed for each default year.
     seeds: Vec<[u8; 32]>,
     cells: Cells,
+    /// Whether every cell is booked at most once a path and no insurer
+    /// changes it afterwards: each cell's year and bank totals are then
+    /// added as it is booked, in the order [`Workspace::settle_years`]
+    /// would add them.
+    totals_at_booking: bool,
+    /// Whether the years' loss basis is needed (an insurer or a guarantor).
+    parties: bool,
+    /// Whether banks' year totals are summed (several banks, or bank
+    /// rules); else they are the year's, copied.
+    per_bank: bool,
     /// Per default year and bank (`t * banks + b`).
     bank_years: Vec<BankYear>,
     bank_active: Vec<f64>,
@@ -363,6 +377,9 @@ impl Workspace {
             swaps: Vec::new(),
             seeds: vec![[0; 32]; h],
             cells: Cells::new(h, &model.pairs, banks, layout.segments),
+            totals_at_booking: model.scenario.insurer.is_none() && cells_booked_once(model),
+            parties: other_parties(model),
+            per_bank: banks > 1 || bank_rules(model),
             bank_years: vec![BankYear::default(); h * banks],
             bank_active: vec![0.0; h * banks],
             bank_factor: vec![1.0; h * banks],
@@ -581,7 +598,7 @@ impl Workspace {
                         self.active_count[gi] -= k;
                         self.nonrenew_active[terms.bank as usize] -= cell.exposure;
                     }
-                    self.cells.book(t, terms.pair, &cell);
+                    self.book(t, terms.pair, &cell);
                 }
                 GroupKind::Linear {
                     pair,
@@ -626,7 +643,7 @@ impl Workspace {
                         recovery: claim * (1.0 - lgd),
                         exposure,
                     };
-                    self.cells.book(t, pair, &cell_of(&total, basis));
+                    self.book(t, pair, &cell_of(&total, basis));
                 }
                 GroupKind::Simple { pair, bank } => {
                     let mut total = Figures::default();
@@ -642,7 +659,7 @@ impl Workspace {
                     if !g.renew {
                         self.nonrenew_active[bank as usize] -= total.exposure;
                     }
-                    self.cells.book(t, pair, &cell_of(&total, basis));
+                    self.book(t, pair, &cell_of(&total, basis));
                 }
                 GroupKind::General => {
                     // Positions first, then each loan's own draws (Beta LGDs).
@@ -661,7 +678,7 @@ impl Workspace {
                         if !g.renew {
                             self.nonrenew_active[terms.bank as usize] -= terms.exposure;
                         }
-                        self.cells.book(t, terms.pair, &cell);
+                        self.book(t, terms.pair, &cell);
                     }
                     self.picked = picked;
                 }
@@ -711,21 +728,16 @@ impl Workspace {
     /// year's and each bank's totals.
     fn settle_years(&mut self, model: &Model) {
         let banks = self.layout.banks;
-        // Without an insurer the cells are final: one pass sums them all.
+        // Without an insurer the cells are final: one pass sums them all
+        // (or booking did).
         let insured = model.scenario.insurer.is_some();
-        // The year's loss basis only matters to the other parties.
-        let parties = other_parties(model);
-        // One bank without bank rules: its year totals are the year's (the
-        // same sums in the same order), copied at the end.
-        let per_bank = banks > 1 || bank_rules(model);
-        for n in 0..self.cells.count {
-            let k = self.cells.touched[n];
-            let (t, tb, _) = k.coordinates();
-            if parties {
-                self.years[t].basis += self.cells.cells[k.i as usize].basis;
-            }
-            if !insured {
-                self.add_cell_totals(t, tb, k.i, per_bank);
+        let per_bank = self.per_bank;
+        if !self.totals_at_booking {
+            for n in 0..self.cells.count {
+                let k = self.cells.touched[n];
+                let (t, tb, _) = k.coordinates();
+                let c = self.cells.cells[k.i as usize];
+                self.add_cell_totals(t, tb, &c, !insured);
             }
         }
         if let Some(g) = model.scenario.guarantor {
@@ -761,7 +773,8 @@ impl Workspace {
             for n in 0..self.cells.count {
                 let k = self.cells.touched[n];
                 let (t, tb, _) = k.coordinates();
-                self.add_cell_totals(t, tb, k.i, per_bank);
+                let c = self.cells.cells[k.i as usize];
+                self.add_year_totals(t, tb, &c, per_bank);
             }
         }
         if !per_bank {
@@ -772,11 +785,34 @@ impl Workspace {
         }
     }
 
-    /// Adds cell `i` (year `t`, year and bank `tb`) into the year's totals
+    /// Books `c` into the cell of year `t` and pair `pair`, and adds it to
+    /// the year's totals when that is done as cells are booked.
+    #[inline(always)]
+    fn book(&mut self, t: usize, pair: u32, c: &Cell) {
+        if let Some(k) = self.cells.book(t, pair, c)
+            && self.totals_at_booking
+        {
+            self.add_cell_totals(t, k.tb as usize, c, true);
+        }
+    }
+
+    /// Adds cell `c` (year `t`, year and bank `tb`) into its year's loss
+    /// basis (when the other parties need it) and, when `totals`, into the
+    /// year's and bank's totals.
+    #[inline(always)]
+    fn add_cell_totals(&mut self, t: usize, tb: usize, c: &Cell, totals: bool) {
+        if self.parties {
+            self.years[t].basis += c.basis;
+        }
+        if totals {
+            self.add_year_totals(t, tb, c, self.per_bank);
+        }
+    }
+
+    /// Adds cell `c` (year `t`, year and bank `tb`) into the year's totals
     /// and, when `per_bank`, the bank's.
     #[inline(always)]
-    fn add_cell_totals(&mut self, t: usize, tb: usize, i: u32, per_bank: bool) {
-        let c = &self.cells.cells[i as usize];
+    fn add_year_totals(&mut self, t: usize, tb: usize, c: &Cell, per_bank: bool) {
         let year = &mut self.years[t];
         year.loss += c.loss;
         year.claims += c.claim;
@@ -961,6 +997,23 @@ impl Workspace {
         rows.parties[slot::party::INSURER] = insurer;
         rows.parties[slot::party::GUARANTOR] = guarantor;
     }
+}
+
+/// Whether every cell is booked at most once a path: no (bank, segment)
+/// pair has two groups, and no group books loan by loan.
+fn cells_booked_once(model: &Model) -> bool {
+    let mut booked = vec![false; model.pairs.len()];
+    model.groups.iter().all(|g| {
+        let pair = match g.kind {
+            GroupKind::Linear { pair, .. } | GroupKind::Simple { pair, .. } => pair,
+            GroupKind::Uniform => match g.loans.first() {
+                Some(&loan) => model.terms[loan as usize].pair,
+                None => return true,
+            },
+            GroupKind::General => return false,
+        };
+        !std::mem::replace(&mut booked[pair as usize], true)
+    })
 }
 
 /// Whether the scenario has an insurer or a guarantor.
