@@ -1048,24 +1048,24 @@ fn add(sum: &mut Cell, c: &Cell) {
 struct Selector {
     /// One mark per loan, groups at their offsets.
     stamps: Vec<u8>,
-    /// Where each group's marks start.
-    offsets: Vec<usize>,
-    /// Each group's current epoch.
-    epochs: Vec<u8>,
+    /// Each group's marks: where they start, how many, and its current
+    /// epoch. The groups' ranges tile `stamps`.
+    groups: Vec<(usize, usize, u8)>,
 }
 
 impl Selector {
     fn new(groups: &[crate::model::Group]) -> Self {
-        let mut offsets = Vec::with_capacity(groups.len());
         let mut total = 0;
-        for g in groups {
-            offsets.push(total);
-            total += g.loans.len();
-        }
+        let groups: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                total += g.loans.len();
+                (total - g.loans.len(), g.loans.len(), 0)
+            })
+            .collect();
         Self {
             stamps: vec![0; total],
-            offsets,
-            epochs: vec![0; groups.len()],
+            groups,
         }
     }
 
@@ -1080,9 +1080,10 @@ impl Selector {
         rng: &mut PathRng,
         take: &mut impl FnMut(u32),
     ) {
-        assert!(k <= n);
-        let stamps = &mut self.stamps[self.offsets[group]..][..n as usize];
-        let epoch = &mut self.epochs[group];
+        let (start, len, epoch) = &mut self.groups[group];
+        assert!(k <= n && n as usize == *len);
+        // SAFETY: the groups' ranges tile `stamps` (made together in `new`).
+        let stamps = unsafe { self.stamps.get_unchecked_mut(*start..*start + *len) };
         *epoch = epoch.wrapping_add(1);
         if *epoch == 0 {
             stamps.fill(0);
