@@ -305,8 +305,15 @@ pub struct Workspace {
     /// Whether banks' year totals are summed (several banks, or bank
     /// rules); else they are the year's, copied.
     per_bank: bool,
+    /// Whether there are bank rules (else every bank's claims are approved
+    /// whole: `bank_factor` stays 1).
+    bank_rules: bool,
+    /// Whether some group's loans are not renewed (and mature).
+    maturing: bool,
     /// Per default year and bank (`t * banks + b`).
     bank_years: Vec<BankYear>,
+    /// Active principal at the start of each default year, by bank (kept
+    /// only when bank rules or an insurer read it).
     bank_active: Vec<f64>,
     bank_factor: Vec<f64>,
     /// Active principal of non-renewed loans per bank, as the path goes.
@@ -380,6 +387,8 @@ impl Workspace {
             totals_at_booking: model.scenario.insurer.is_none() && cells_booked_once(model),
             parties: other_parties(model),
             per_bank: banks > 1 || bank_rules(model),
+            bank_rules: bank_rules(model),
+            maturing: model.groups.iter().any(|g| !g.renew),
             bank_years: vec![BankYear::default(); h * banks],
             bank_active: vec![0.0; h * banks],
             bank_factor: vec![1.0; h * banks],
@@ -523,13 +532,17 @@ impl Workspace {
         let banks = self.layout.banks;
         let basis = model.scenario.compensation.basis;
         // Maturities of non-renewed loans at the start of the year.
-        for (gi, g) in model.groups.iter().enumerate() {
-            if !g.renew && t as u64 == u64::from(g.term) {
-                self.retire_group(model, gi);
+        if self.maturing {
+            for (gi, g) in model.groups.iter().enumerate() {
+                if !g.renew && t as u64 == u64::from(g.term) {
+                    self.retire_group(model, gi);
+                }
             }
         }
-        for b in 0..banks {
-            self.bank_active[t * banks + b] = self.renew_volume[b] + self.nonrenew_active[b];
+        if self.bank_rules || model.scenario.insurer.is_some() {
+            for b in 0..banks {
+                self.bank_active[t * banks + b] = self.renew_volume[b] + self.nonrenew_active[b];
+            }
         }
         let sqrt_w = self.draw_factors(model, t, rng);
         // Every group's number of defaults first: the draws do not depend
@@ -942,7 +955,14 @@ impl Workspace {
             let mut f = [0.0; slot::SEGMENT_COUNT];
             f[slot::segment::LOSS] = c.loss;
             f[slot::segment::CLAIMS] = c.claim;
-            f[slot::segment::PAID] = c.claim * self.bank_factor[tb] * fractions[t];
+            // Without bank rules every factor is 1, and a claim times 1 is
+            // the claim.
+            let approved = if self.bank_rules {
+                c.claim * self.bank_factor[tb]
+            } else {
+                c.claim
+            };
+            f[slot::segment::PAID] = approved * fractions[t];
             (t, ts, f)
         };
         let add = |row: &mut [f64; slot::SEGMENT_COUNT], f: [f64; slot::SEGMENT_COUNT]| {
