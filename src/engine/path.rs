@@ -493,7 +493,10 @@ impl Workspace {
         if comp.returns_recoveries() {
             self.recovery_base_due.fill(0.0);
         }
-        self.nonrenew_active.copy_from_slice(&self.nonrenew_start);
+        // Only loans that are not renewed leave their groups.
+        if self.maturing {
+            self.nonrenew_active.copy_from_slice(&self.nonrenew_start);
+        }
         for (count, g) in self.active_count.iter_mut().zip(&model.groups) {
             *count = g.loans.len();
         }
