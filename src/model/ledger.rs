@@ -88,7 +88,12 @@ impl<'a> Ledger<'a> {
         {
             paid = budget;
         }
-        let fraction = if approved > 0.0 { paid / approved } else { 1.0 };
+        // Paid in full (or nothing due): 1 without dividing (`x / x` is 1).
+        let fraction = if paid == approved {
+            1.0
+        } else {
+            paid / approved
+        };
         self.balance = (available - paid).max(0.0);
         self.balance *= 1.0 + rules.interest_rate;
         if depleted && rules.close_when_depleted {
