@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Model;
-use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, Weights, fixed_weight};
+use crate::stats::{Contributions, ProbAcc, Sketch, StatAcc, Weights, fixed_weight, moment_terms};
 
 /// Slots of the per-horizon totals and of each year's entry.
 pub mod slot {
@@ -692,7 +692,8 @@ impl Accumulator {
         let shifts = &buffer.shifts[..width];
         let (s1, s2, s3) = (&mut s1[..width], &mut s2[..width], &mut s3[..width]);
         if buffer.weights.iter().all(|&w| w == 1.0) {
-            // Unit weights: `w d` is `d`, so the two squared sums are one.
+            // Unit weights: `moment_terms` with `w = 1` is `[d, d^2, d^2]`,
+            // so the two squared sums are one.
             // Four rows at a time, each sum still taken row after row: the
             // sums are loaded and stored once per four rows.
             let mut blocks = buffer.rows.chunks_exact(4 * width);
@@ -721,11 +722,10 @@ impl Accumulator {
         } else {
             for (row, &w) in buffer.rows.chunks_exact(width).zip(&buffer.weights) {
                 for i in 0..width {
-                    let d = row[i] - shifts[i];
-                    let wd = w * d;
-                    s1[i] += wd;
-                    s2[i] += wd * d;
-                    s3[i] += wd * wd;
+                    let [t1, t2, t3] = moment_terms(row[i], shifts[i], w);
+                    s1[i] += t1;
+                    s2[i] += t2;
+                    s3[i] += t3;
                 }
             }
         }

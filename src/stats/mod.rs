@@ -28,6 +28,17 @@ pub const ES_LEVELS: [(u128, u128); 2] = [(19, 20), (99, 100)];
 /// Two-sided 95% normal quantile used by Wilson intervals.
 const Z95: f64 = 1.959_963_984_540_054;
 
+/// One path's terms of the weighted moments about `shift`: `[w d, w d^2,
+/// (w d)^2]` with `d = v - shift`. Summed path by path in order, they are
+/// the partial sums a batch adds ([`StatAcc::add_batch`] and the engine's
+/// row-wise fold both use it).
+#[inline]
+pub fn moment_terms(v: f64, shift: f64, w: f64) -> [f64; 3] {
+    let d = v - shift;
+    let wd = w * d;
+    [wd, wd * d, wd * wd]
+}
+
 /// Accumulates one money quantity over paths: weighted moments and a sketch.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatAcc {
@@ -73,11 +84,10 @@ impl StatAcc {
         }
         let (mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0);
         for (&v, &w) in values.iter().zip(weights) {
-            let d = v - self.shift;
-            let wd = w * d;
-            s1 += wd;
-            s2 += wd * d;
-            s3 += wd * wd;
+            let [t1, t2, t3] = moment_terms(v, self.shift, w);
+            s1 += t1;
+            s2 += t2;
+            s3 += t3;
         }
         self.sketch.extend(values, weights);
         self.s1.add(s1);
