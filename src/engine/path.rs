@@ -481,7 +481,7 @@ impl Workspace {
         // them it keeps its initial value (`guarantor_paid` is overwritten
         // every path; so are the outcome's yearly flags).
         let comp = &model.scenario.compensation;
-        if bank_rules(model) {
+        if self.bank_rules {
             self.bank_factor.fill(1.0);
             self.approved_due.fill(0.0);
             self.suspended_due.fill(0.0);
@@ -716,7 +716,7 @@ impl Workspace {
         take: &mut impl FnMut(u32),
     ) {
         if renew {
-            self.selector.pick(gi, n as u32, k as u32, rng, take);
+            self.selector.pick(gi, k as u32, rng, take);
         } else {
             partial_shuffle(&mut self.active[gi], gi, n, k, rng, &mut self.swaps, take);
             self.active_count[gi] -= k;
@@ -747,7 +747,6 @@ impl Workspace {
         // Without an insurer the cells are final: one pass sums them all
         // (or booking did).
         let insured = model.scenario.insurer.is_some();
-        let per_bank = self.per_bank;
         if !self.totals_at_booking {
             for n in 0..self.cells.count {
                 let k = self.cells.touched[n];
@@ -790,10 +789,10 @@ impl Workspace {
                 let k = self.cells.touched[n];
                 let (t, tb, _) = k.coordinates();
                 let c = self.cells.cells[k.i as usize];
-                self.add_year_totals(t, tb, &c, per_bank);
+                self.add_year_totals(t, tb, &c);
             }
         }
-        if !per_bank {
+        if !self.per_bank {
             for (bank, year) in self.bank_years.iter_mut().zip(&self.years) {
                 bank.loss = year.loss;
                 bank.claims = year.claims;
@@ -821,18 +820,18 @@ impl Workspace {
             self.years[t].basis += c.basis;
         }
         if totals {
-            self.add_year_totals(t, tb, c, self.per_bank);
+            self.add_year_totals(t, tb, c);
         }
     }
 
     /// Adds cell `c` (year `t`, year and bank `tb`) into the year's totals
-    /// and, when `per_bank`, the bank's.
+    /// and, when banks' totals are summed (`per_bank`), the bank's.
     #[inline(always)]
-    fn add_year_totals(&mut self, t: usize, tb: usize, c: &Cell, per_bank: bool) {
+    fn add_year_totals(&mut self, t: usize, tb: usize, c: &Cell) {
         let year = &mut self.years[t];
         year.loss += c.loss;
         year.claims += c.claim;
-        if !per_bank {
+        if !self.per_bank {
             return;
         }
         let bank = &mut self.bank_years[tb];
@@ -847,7 +846,7 @@ impl Workspace {
         let banks = self.layout.banks;
         let comp = &model.scenario.compensation;
         let lag = model.scenario.pool.claim_lag_years as usize;
-        let rules = bank_rules(model);
+        let rules = self.bank_rules;
         for t in 0..model.horizon {
             if !rules {
                 self.approved_due[t + lag] = self.years[t].claims;
@@ -1003,7 +1002,7 @@ impl Workspace {
         let loss = rows.totals[slot::LOSS];
         let (mut insurer, mut guarantor) = (0.0, 0.0);
         // Without an insurer or a guarantor both parts stay zero.
-        if other_parties(model) {
+        if self.parties {
             for t in 0..model.horizon {
                 let basis = self.years[t].basis;
                 let net = if basis > 0.0 {
@@ -1092,19 +1091,13 @@ impl Selector {
         }
     }
 
-    /// Picks `k` of the `n` loans of group `group`, calling `take` with each
+    /// Picks `k` of the loans of group `group`, calling `take` with each
     /// position.
     #[inline]
-    fn pick(
-        &mut self,
-        group: usize,
-        n: u32,
-        k: u32,
-        rng: &mut PathRng,
-        take: &mut impl FnMut(u32),
-    ) {
+    fn pick(&mut self, group: usize, k: u32, rng: &mut PathRng, take: &mut impl FnMut(u32)) {
         let (start, len, epoch) = &mut self.groups[group];
-        assert!(k <= n && n as usize == *len);
+        let n = *len as u32;
+        assert!(k <= n);
         // SAFETY: the groups' ranges tile `stamps` (made together in `new`).
         let stamps = unsafe { self.stamps.get_unchecked_mut(*start..*start + *len) };
         *epoch = epoch.wrapping_add(1);
