@@ -63,7 +63,14 @@ pub fn uniform_below(rng: &mut PathRng, n: u32) -> u32 {
 /// A uniform double in `[0, 1)` with 53 random bits.
 #[inline]
 pub fn unit(rng: &mut PathRng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    unit_of(rng.next_u64())
+}
+
+/// The uniform double in `[0, 1)` that [`unit`] makes of the 64-bit number
+/// `bits` (its top 53 bits).
+#[inline]
+fn unit_of(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Hands out 16-bit random lanes, four per 64-bit draw.
@@ -144,16 +151,12 @@ struct Slice {
     alias: Box<[u64]>,
     /// Smallest `k` in the table (the mass below it is under 1e-16).
     k_min: u32,
-    /// The first candidate count of `keep_all`.
+    /// The first candidate count of the quick tests.
     quick_base: u32,
-    /// For each eighth of the slice and `QUICK` candidate counts `c` from
-    /// `quick_base`: a uniform below this keeps all `c` candidates (a lower
-    /// bound, with room for rounding, on the chance `r^c` that none is
-    /// dropped, `r` being at least its value at the bottom of the eighth);
-    /// 0 where the test does not apply. Single precision rounded down, in
-    /// a block of its own beside the alias table: a draw reads one row, one
-    /// cache line.
-    keep_all: Box<QuickRows>,
+    /// The quick tests for each eighth of the slice and `QUICK` candidate
+    /// counts from `quick_base` (see [`QuickRow`]), in a block of their own
+    /// beside the alias table.
+    quick: Box<QuickRows>,
     /// `r = Phi(x) / p_max` at the bottom of each eighth of the slice, and 1
     /// at its top.
     ratios: [f64; SUB_SLICES + 1],
@@ -163,11 +166,34 @@ struct Slice {
     p_max: f64,
 }
 
-/// A slice's quick-test bounds, one row per eighth (see [`Slice::keep_all`]),
-/// each row one cache line.
+/// The quick tests of one eighth of a slice, for `QUICK` candidate counts
+/// `c` from the slice's `quick_base`, in units of 2^-16 of the draw's
+/// uniform `u`, compared with its top 16 bits `h` (`h < b` exactly when
+/// `u < b / 2^16`, and `h >= b` when `u >= b / 2^16`):
+///
+/// * `h < keep[c]`: thinning drops none of the `c` candidates. The bound is
+///   below the chance `r^c` of that, `r` being at least its value at the
+///   bottom of the eighth.
+/// * `one[c][0] <= h < one[c][1]`: thinning drops exactly one. `u` is then
+///   above the chance of dropping none (at most `r^c` at the top of the
+///   eighth) and below the chance of dropping at most one, `r^c + c r^(c-1)
+///   (1 - r)`, which grows with `r` (at least its value at the bottom).
+///
+/// Each bound is moved outwards by far more than the rounding in computing
+/// it and in [`Slice::drops`], and then rounded outwards to 2^-16, so that
+/// whenever a test settles a draw, the inversion would have settled it the
+/// same way. Where a test does not apply, `keep` is 0 and `one` is empty.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(128))]
+struct QuickRow {
+    keep: [u16; QUICK],
+    one: [[u16; 2]; QUICK],
+}
+
+/// A slice's quick tests, one row per eighth: a draw reads the row's first
+/// cache line, and the second only when the first test fails.
 #[derive(Debug)]
-#[repr(align(64))]
-struct QuickRows([[f32; QUICK]; SUB_SLICES]);
+struct QuickRows([QuickRow; SUB_SLICES]);
 
 /// Draws the number of defaults of a group of `n` loans (see the module
 /// documentation). Build once per group; share between threads.
@@ -249,17 +275,27 @@ impl BinomialTable {
                 && let Some(s) = cell.get_or_init(|| Slice::build(self.n, i))
             {
                 let candidates = s.draw(rng.next_u64());
-                let u = unit(rng);
+                let bits = rng.next_u64();
                 if candidates == 0 {
                     return 0;
                 }
-                // Most draws keep every candidate, and most of those are
-                // settled by one comparison, before any interpolation.
+                // Most draws keep every candidate or drop one, and most of
+                // those are settled by a comparison or two, before any
+                // interpolation.
                 let q = candidates.wrapping_sub(s.quick_base) as usize;
                 let j = eighths as usize % SUB_SLICES;
-                if q < QUICK && u < f64::from(s.keep_all.0[j][q]) {
-                    return candidates;
+                if q < QUICK {
+                    let h = (bits >> 48) as u16;
+                    let row = &s.quick.0[j];
+                    if h < row.keep[q] {
+                        return candidates;
+                    }
+                    let [low, high] = row.one[q];
+                    if h >= low && h < high {
+                        return candidates - 1;
+                    }
                 }
+                let u = unit_of(bits);
                 // Where `x` lies in its eighth, from the same product
                 // `locate` truncated (scaling by 8 is exact).
                 let frac = (x - X_MIN) * SLICES_PER_UNIT * SUB_SLICES as f64 - f64::from(eighths);
@@ -404,31 +440,48 @@ impl Slice {
             }
         }
         let spread = 2.0 * worst + 1e-13;
-        // The quick test, for counts around the mode where thinning by
+        // The quick tests, for counts around the mode where thinning by
         // inversion applies for every `x` of the eighth (see `drops`):
-        // there the CDF's first step is `r^c`, at least `ratios[j]^c` in
-        // eighth `j` since `r` grows with `x`. The bound is lowered by far
-        // more than the rounding in computing it, in `ratios[j]` and in
-        // `drops`' own `r^c`, and then rounded down to single precision, so
-        // that whenever `u` falls below it `drops` also finds no candidate
-        // dropped; other draws go through `drops` as before.
+        // there the CDF's first step is `r^c`, at least `ratios[j]^c` and
+        // at most `ratios[j + 1]^c` in eighth `j` since `r` grows with `x`,
+        // and its second `r^c + c r^(c-1) (1 - r)`, which also grows with
+        // `r`. Each bound is moved outwards by far more than the rounding in
+        // computing it, in the ratios and in `drops`' own CDF, and then
+        // rounded outwards to 2^-16, so that whenever a test settles a draw
+        // `drops` would have found the same; other draws go through `drops`
+        // as before.
         let quick_base = (mode as u32).saturating_sub(QUICK as u32 / 2).max(k_min);
-        let mut keep_all = Box::new(QuickRows([[0.0f32; QUICK]; SUB_SLICES]));
-        for (row, &r) in keep_all.0.iter_mut().zip(&ratios) {
-            for (q, bound) in row.iter_mut().enumerate() {
+        let empty = QuickRow {
+            keep: [0; QUICK],
+            one: [[u16::MAX, 0]; QUICK],
+        };
+        let mut quick = Box::new(QuickRows([empty; SUB_SLICES]));
+        for (j, row) in quick.0.iter_mut().enumerate() {
+            let (r, top) = (ratios[j], ratios[j + 1]);
+            for q in 0..QUICK {
                 let c = quick_base + q as u32;
                 let cf = f64::from(c);
                 if c == 0 || r - spread <= 0.0 || cf * (1.0 - r + spread) > MAX_INVERTED_DROPS {
                     continue;
                 }
-                *bound = round_down((r.powi(c as i32) * (1.0 - 1e-12) - 1e-15).max(0.0));
+                let none = r.powi(c as i32);
+                row.keep[q] = units_below(none * (1.0 - 1e-12) - 1e-15);
+                let most_none = top.powi(c as i32) * (1.0 + 1e-12) + 1e-15;
+                let at_most_one = none + cf * r.powi(c as i32 - 1) * (1.0 - r);
+                let (low, high) = (
+                    units_above(most_none),
+                    units_below(at_most_one * (1.0 - 1e-12) - 1e-15),
+                );
+                if low < high {
+                    row.one[q] = [low, high];
+                }
             }
         }
         Some(Slice {
             p_max: p,
             k_min,
             quick_base,
-            keep_all,
+            quick,
             alias,
             ratios,
             spread,
@@ -495,10 +548,18 @@ impl Slice {
     }
 }
 
-/// The largest single-precision number not above `x` (`x >= 0`).
-fn round_down(x: f64) -> f32 {
-    let f = x as f32;
-    if f64::from(f) > x { f.next_down() } else { f }
+/// The largest multiple of 2^-16 not above `x`, in units of 2^-16 (0 for
+/// `x <= 0`, at most 65,535).
+fn units_below(x: f64) -> u16 {
+    (x * 65_536.0).floor().clamp(0.0, 65_535.0) as u16
+}
+
+/// The smallest multiple of 2^-16 not below `x`, in units of 2^-16, at
+/// most 65,535 (then possibly below `x`: [`Slice::build`] uses it only as
+/// the low end of a window whose high end, from [`units_below`], is at most
+/// 65,535, so a clamped value never opens a window).
+fn units_above(x: f64) -> u16 {
+    (x * 65_536.0).ceil().clamp(0.0, 65_535.0) as u16
 }
 
 /// The thinning ratio at `frac` of eighth `j`, interpolated linearly
@@ -780,31 +841,43 @@ mod tests {
         assert_eq!(invert(30, 1.0, 0.0, 0.999_999), Some(0));
     }
 
-    /// Bounds rounded to single precision never exceed the bound itself,
-    /// and lose no more than one step of single precision.
+    /// Bounds in units of 2^-16 are rounded outwards, by less than one
+    /// unit, and compare with a uniform's top 16 bits as with the uniform.
     #[test]
-    fn bounds_round_down() {
+    fn bounds_round_outwards() {
         let mut rng = rng();
         for _ in 0..100_000 {
             let x = unit(&mut rng).powi(3);
-            let f = round_down(x);
-            assert!(f64::from(f) <= x, "{x} rounded up to {f}");
-            assert!(
-                f64::from(f.next_up()) > x,
-                "{x} rounded to {f}, not the nearest below"
-            );
+            let (below, above) = (units_below(x), units_above(x));
+            let (lo, hi) = (f64::from(below) / 65_536.0, f64::from(above) / 65_536.0);
+            assert!(lo <= x && x - lo < 1.0 / 65_536.0, "{x} down to {lo}");
+            if x <= 65_535.0 / 65_536.0 {
+                assert!(hi >= x && hi - x < 1.0 / 65_536.0, "{x} up to {hi}");
+            }
+            let bits = rng.next_u64();
+            let (u, h) = (unit_of(bits), (bits >> 48) as u16);
+            assert_eq!(h < below, u < lo, "u {u} bound {lo}");
+            assert_eq!(h >= above, u >= hi, "u {u} bound {hi}");
         }
-        assert_eq!(round_down(0.0), 0.0);
-        assert_eq!(round_down(1.0), 1.0);
+        assert_eq!((units_below(0.0), units_below(-1e-15)), (0, 0));
+        assert_eq!(units_below(1.0 - 1e-15), 65_535);
+        assert_eq!(
+            (units_above(0.5), units_above(0.5 + 1e-15)),
+            (32_768, 32_769)
+        );
     }
 
-    /// The quick test keeps all candidates only where thinning by inversion
-    /// (and its exact fallback) finds none dropped, so it changes no draw;
-    /// and it settles most draws near the mode.
+    /// The quick tests settle a draw only where thinning by inversion (and
+    /// its exact fallback) finds the same: none dropped below the first
+    /// bound, exactly one in the window, so they change no draw; and they
+    /// settle most draws near the mode. Uniforms are tried at both edges
+    /// of every bound and window, where a bound moved by one unit of 2^-16
+    /// outwards would fail for some eighth.
     #[test]
     fn quick_test_agrees_with_thinning() {
         let mut rng = rng();
-        let (mut quick, mut tried) = (0u64, 0u64);
+        let unit_of_h = |h: u16| f64::from(h) / 65_536.0;
+        let (mut kept, mut one, mut tried) = (0u64, 0u64, 0u64);
         for &n in &[40u32, 500, 25_000] {
             for i in (0..((X_MAX - X_MIN) * SLICES_PER_UNIT) as usize).step_by(5) {
                 let Some(s) = Slice::build(n, i) else {
@@ -821,26 +894,43 @@ mod tests {
                     }
                     let j = eighths as usize % SUB_SLICES;
                     let frac = pos * SUB_SLICES as f64 - eighths;
-                    for (q, &bound) in s.keep_all.0[j].iter().enumerate() {
-                        let bound = f64::from(bound);
+                    let row = &s.quick.0[j];
+                    for q in 0..QUICK {
                         let count = s.quick_base + q as u32;
-                        if count == 0 || count > n || bound == 0.0 {
+                        if count == 0 || count > n {
                             continue;
                         }
-                        // Uniforms below the bound, the highest ones first.
-                        for u in [bound * (1.0 - 1e-15), bound * 0.999, unit(&mut rng) * bound] {
-                            tried += 1;
-                            let d = s.drops(count, x, j, frac, u, &mut rng);
-                            assert_eq!(d, 0, "n {n} slice {i} x {x} count {count} u {u}");
+                        let keep = row.keep[q];
+                        if keep > 0 {
+                            // Uniforms below the bound, the highest first.
+                            let top = unit_of_h(keep);
+                            for u in [top * (1.0 - 1e-15), top * 0.999, unit(&mut rng) * top] {
+                                tried += 1;
+                                let d = s.drops(count, x, j, frac, u, &mut rng);
+                                assert_eq!(d, 0, "n {n} slice {i} x {x} count {count} u {u}");
+                            }
                         }
-                        if unit(&mut rng) < bound {
-                            quick += 1;
+                        let [low, high] = row.one[q];
+                        if low < high {
+                            let (lo, hi) = (unit_of_h(low), unit_of_h(high));
+                            let inside = lo + unit(&mut rng) * (hi - lo);
+                            for u in [lo, hi * (1.0 - 1e-15), inside] {
+                                tried += 1;
+                                let d = s.drops(count, x, j, frac, u, &mut rng);
+                                assert_eq!(d, 1, "n {n} slice {i} x {x} count {count} u {u}");
+                            }
+                        }
+                        let h = (rng.next_u64() >> 48) as u16;
+                        if h < keep {
+                            kept += 1;
+                        } else if h >= low && h < high {
+                            one += 1;
                         }
                     }
                 }
             }
         }
         assert!(tried > 10_000, "only {tried} checks");
-        assert!(quick > 0);
+        assert!(kept > 0 && one > 0, "kept {kept} one {one}");
     }
 }
