@@ -117,62 +117,122 @@ const EMPTY: Bucket = Bucket {
     max: f64::NEG_INFINITY,
 };
 
-/// The buckets of one sign and exponent (one factor of two), in chunks.
-/// Saved (shard and checkpoint files) as its touched buckets only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(into = "SparsePage", from = "SparsePage")]
-struct Page {
-    chunks: [Option<Box<[Bucket; CHUNK]>>; CHUNKS],
+type Chunk = Box<[Bucket; CHUNK]>;
+
+/// Bits of a value below its chunk's key: the mantissa bits under the top
+/// `SUB_BITS` and those of the bucket within the chunk.
+const CHUNK_SHIFT: u32 = 52 - SUB_BITS + CHUNK.trailing_zeros();
+
+/// The buckets of one sign: the chunk of key `base + i` at `chunks[i]`, a
+/// chunk's key being the top 16 bits of its values' representation (sign,
+/// exponent and the top 4 mantissa bits). One flat table per sign keeps a
+/// look-up to one load, and the two signs apart keeps the table short (a
+/// figure with both signs would otherwise span every exponent between).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Side {
+    base: u32,
+    chunks: Vec<Option<Chunk>>,
 }
 
-/// A page as saved: `(index, weight, sum, min, max)` of every bucket that
-/// was touched, in index order.
+impl Side {
+    /// The chunk of `key`, creating it (and widening the range) if need be.
+    fn chunk(&mut self, key: u32) -> &mut Chunk {
+        if self.chunks.is_empty() {
+            self.base = key;
+        }
+        if key < self.base {
+            let grow = (self.base - key) as usize;
+            self.chunks.splice(0..0, std::iter::repeat_n(None, grow));
+            self.base = key;
+        }
+        let i = (key - self.base) as usize;
+        if i >= self.chunks.len() {
+            self.chunks.resize_with(i + 1, || None);
+        }
+        self.chunks[i].get_or_insert_with(|| Box::new([EMPTY; CHUNK]))
+    }
+
+    /// `(key, chunk)` of every chunk, in increasing order of key.
+    fn keyed(&self) -> impl DoubleEndedIterator<Item = (u32, &Chunk)> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (self.base + i as u32, c)))
+    }
+}
+
+/// A sketch as saved (shard and checkpoint files): its zeros, and the
+/// touched buckets of each sign and exponent from the smallest seen (the
+/// top 12 bits of the representation, `base`) up, with `None` for those
+/// without any.
+#[derive(Serialize, Deserialize)]
+struct SavedSketch {
+    zero: u128,
+    base: u16,
+    pages: Vec<Option<SparsePage>>,
+}
+
+/// One sign and exponent as saved: `(index, weight, sum, min, max)` of
+/// every bucket that was touched, in index order (the index being the top
+/// `SUB_BITS` mantissa bits).
 #[derive(Serialize, Deserialize)]
 struct SparsePage(Vec<(u16, u128, i128, f64, f64)>);
 
-impl From<Page> for SparsePage {
-    fn from(p: Page) -> SparsePage {
-        let mut out = Vec::new();
-        for (c, chunk) in p.chunks.iter().enumerate() {
-            if let Some(chunk) = chunk {
-                for (k, b) in chunk.iter().enumerate() {
-                    if *b != EMPTY {
-                        out.push(((c * CHUNK + k) as u16, b.weight, b.sum, b.min, b.max));
-                    }
+impl From<Sketch> for SavedSketch {
+    fn from(s: Sketch) -> SavedSketch {
+        let per_page = CHUNKS as u32;
+        let keyed = || s.sides.iter().flat_map(|side| side.keyed());
+        let tops = || keyed().map(|(key, _)| (key / per_page) as u16);
+        let (Some(low), Some(high)) = (tops().min(), tops().max()) else {
+            return SavedSketch {
+                zero: s.zero,
+                base: 0,
+                pages: Vec::new(),
+            };
+        };
+        let mut pages: Vec<Option<SparsePage>> = (low..=high).map(|_| None).collect();
+        // Keys run in increasing order within each side, and so do the
+        // buckets of a page.
+        for (key, chunk) in keyed() {
+            let top = (key / per_page) as u16;
+            let first = (key % per_page) as usize * CHUNK;
+            let page = pages[usize::from(top - low)].get_or_insert_with(|| SparsePage(Vec::new()));
+            for (k, b) in chunk.iter().enumerate() {
+                if *b != EMPTY {
+                    page.0
+                        .push(((first + k) as u16, b.weight, b.sum, b.min, b.max));
                 }
             }
         }
-        SparsePage(out)
+        SavedSketch {
+            zero: s.zero,
+            base: low,
+            pages,
+        }
     }
 }
 
-impl From<SparsePage> for Page {
-    fn from(s: SparsePage) -> Page {
-        let mut p = Page::new();
-        for (i, weight, sum, min, max) in s.0 {
-            let i = usize::from(i) % (CHUNK * CHUNKS);
-            let chunk = p.chunks[i / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
-            chunk[i % CHUNK] = Bucket {
-                weight,
-                sum,
-                min,
-                max,
-            };
+impl From<SavedSketch> for Sketch {
+    fn from(saved: SavedSketch) -> Sketch {
+        let mut s = Sketch {
+            zero: saved.zero,
+            ..Sketch::default()
+        };
+        for (k, page) in saved.pages.into_iter().enumerate() {
+            let Some(page) = page else { continue };
+            let top = u32::from(saved.base) + k as u32;
+            for (i, weight, sum, min, max) in page.0 {
+                let i = usize::from(i) % (CHUNK * CHUNKS);
+                let key = top * CHUNKS as u32 + (i / CHUNK) as u32;
+                s.sides[(top >> 11) as usize & 1].chunk(key)[i % CHUNK] = Bucket {
+                    weight,
+                    sum,
+                    min,
+                    max,
+                };
+            }
         }
-        p
-    }
-}
-
-impl Page {
-    fn new() -> Self {
-        Self {
-            chunks: [const { None }; CHUNKS],
-        }
-    }
-
-    /// Buckets in increasing order of their encoding.
-    fn buckets(&self) -> impl DoubleEndedIterator<Item = &Bucket> {
-        self.chunks.iter().flatten().flat_map(|c| c.iter())
+        s
     }
 }
 
@@ -191,20 +251,16 @@ const BLOCK: usize = 32;
 
 /// A mergeable weighted quantile sketch (see the module documentation).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SavedSketch", from = "SavedSketch")]
 pub struct Sketch {
     zero: u128,
-    /// The sign-and-exponent bits (top 12 bits) of `pages[0]`.
-    base: u16,
-    /// One entry per sign and exponent from `base` up to the largest seen.
-    pages: Vec<Option<Box<Page>>>,
+    /// The buckets of positive values, then of negative ones.
+    sides: [Side; 2],
     /// Values not yet in the buckets (see [`Sketch::settle`]).
-    #[serde(skip)]
     pending: Vec<f64>,
     /// Their weights, when any differs from 1 (else empty).
-    #[serde(skip)]
     pending_weights: Vec<f64>,
     /// How many values may wait before they are settled.
-    #[serde(skip)]
     defer: usize,
 }
 
@@ -250,54 +306,26 @@ impl Sketch {
         self.put(v, w, wfx);
     }
 
-    /// Index of the page of `top` in `pages`, widening the range and
-    /// creating the page if need be.
-    #[inline]
-    fn page_index(&mut self, top: u16) -> usize {
-        if self.pages.is_empty() {
-            self.base = top;
-        }
-        if top < self.base {
-            let grow = usize::from(self.base - top);
-            self.pages.splice(0..0, std::iter::repeat_n(None, grow));
-            self.base = top;
-        }
-        let i = usize::from(top - self.base);
-        if i >= self.pages.len() {
-            self.pages.resize_with(i + 1, || None);
-        }
-        if self.pages[i].is_none() {
-            self.pages[i] = Some(Box::new(Page::new()));
-        }
-        i
-    }
-
-    /// The bucket of a non-zero finite `v`, creating its page and chunk if
-    /// need be.
+    /// The bucket of a non-zero finite `v`, creating its chunk if need be.
     #[inline(always)]
     fn bucket(&mut self, v: f64) -> *mut Bucket {
         debug_assert!(v.is_finite() && v != 0.0);
         let bits = v.to_bits();
-        let top = (bits >> 52) as u16;
-        let sub = ((bits >> (52 - SUB_BITS)) as usize) & ((1 << SUB_BITS) - 1);
-        let i = usize::from(top.wrapping_sub(self.base));
-        if let Some(Some(page)) = self.pages.get_mut(i)
-            && let Some(chunk) = &mut page.chunks[sub / CHUNK]
-        {
-            return &mut chunk[sub % CHUNK];
+        let side = &mut self.sides[(bits >> 63) as usize];
+        let key = (bits >> CHUNK_SHIFT) as u32;
+        let at = ((bits >> (52 - SUB_BITS)) as usize) % CHUNK;
+        if let Some(Some(chunk)) = side.chunks.get_mut(key.wrapping_sub(side.base) as usize) {
+            return &mut chunk[at];
         }
-        self.make_room(top, sub)
+        Self::make_room(side, key, at)
     }
 
-    /// Creates the page of `top` and its chunk of `sub` and returns the
-    /// bucket (the rare path of [`Sketch::bucket`]).
+    /// Creates the chunk of `key` and returns its bucket `at` (the rare
+    /// path of [`Sketch::bucket`]).
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, top: u16, sub: usize) -> *mut Bucket {
-        let i = self.page_index(top);
-        let page = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
-        let chunk = page.chunks[sub / CHUNK].get_or_insert_with(|| Box::new([EMPTY; CHUNK]));
-        &mut chunk[sub % CHUNK]
+    fn make_room(side: &mut Side, key: u32, at: usize) -> *mut Bucket {
+        &mut side.chunk(key)[at]
     }
 
     #[inline(always)]
@@ -451,23 +479,13 @@ impl Sketch {
             "merging an unsettled sketch would drop values"
         );
         self.zero += other.zero;
-        for (k, src) in other.pages.iter().enumerate() {
-            let Some(src) = src else { continue };
-            let top = other.base + k as u16;
-            let i = self.page_index(top);
-            let dst = self.pages[i].get_or_insert_with(|| Box::new(Page::new()));
-            for (d, s) in dst.chunks.iter_mut().zip(&src.chunks) {
-                let Some(s) = s else { continue };
-                match d {
-                    None => *d = Some(s.clone()),
-                    Some(d) => {
-                        for (d, s) in d.iter_mut().zip(s.iter()) {
-                            d.weight += s.weight;
-                            d.sum += s.sum;
-                            d.min = d.min.min(s.min);
-                            d.max = d.max.max(s.max);
-                        }
-                    }
+        for (dst, src) in self.sides.iter_mut().zip(&other.sides) {
+            for (key, s) in src.keyed() {
+                for (d, s) in dst.chunk(key).iter_mut().zip(s.iter()) {
+                    d.weight += s.weight;
+                    d.sum += s.sum;
+                    d.min = d.min.min(s.min);
+                    d.max = d.max.max(s.max);
                 }
             }
         }
@@ -489,22 +507,9 @@ impl Sketch {
             max: b.max,
         };
         let mut out = Vec::new();
-        // Negative values (sign bit set, `top` >= 2048): the largest
-        // magnitudes are the smallest values.
-        let top = |k: usize| self.base + k as u16;
-        let pages = || {
-            self.pages
-                .iter()
-                .enumerate()
-                .filter_map(|(k, p)| p.as_ref().map(|p| (top(k), p)))
-        };
-        for (_, page) in pages()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .filter(|(t, _)| *t >= 1 << 11)
-        {
-            out.extend(page.buckets().rev().filter(|b| b.weight > 0).map(bin));
+        // Negative values: the largest magnitudes are the smallest values.
+        for (_, chunk) in self.sides[1].keyed().rev() {
+            out.extend(chunk.iter().rev().filter(|b| b.weight > 0).map(bin));
         }
         if self.zero > 0 {
             out.push(Bin {
@@ -514,8 +519,8 @@ impl Sketch {
                 max: 0.0,
             });
         }
-        for (_, page) in pages().filter(|(t, _)| *t < 1 << 11) {
-            out.extend(page.buckets().filter(|b| b.weight > 0).map(bin));
+        for (_, chunk) in self.sides[0].keyed() {
+            out.extend(chunk.iter().filter(|b| b.weight > 0).map(bin));
         }
         out
     }
@@ -744,5 +749,39 @@ mod tests {
         let mins: Vec<f64> = bins.iter().map(|b| b.min).collect();
         assert_eq!(mins, vec![-5.0, -1.0, 0.0, 2.0, 3.0]);
         assert_eq!(s.quantile(1, 2, s.total_weight()), Some(0.0));
+    }
+
+    /// A sketch saved and loaded again is the same sketch, values of both
+    /// signs and zeros included; the saved form lists each sign and
+    /// exponent from the smallest seen, with its touched buckets by index.
+    #[test]
+    fn saved_form_round_trips() {
+        let values = [-3.0e9, -5.0, -1.0, 0.0, 0.0, 2.0, 3.0, 3.0, 1.5e-3, 7.25e8];
+        let mut s = sketch_of(&values);
+        s.insert(-5.0, 0.5, fixed_weight(0.5));
+        let text = serde_json::to_string(&s).expect("serialise");
+        let back: Sketch = serde_json::from_str(&text).expect("deserialise");
+        assert_eq!(back, s);
+        assert_eq!(back.bins(), s.bins());
+        let saved: serde_json::Value = serde_json::from_str(&text).expect("json");
+        // 1.5e-3 is the smallest magnitude: its sign and exponent is the base.
+        assert_eq!(saved["base"], u64::from((1.5e-3f64.to_bits() >> 52) as u16));
+        let pages = saved["pages"].as_array().expect("pages");
+        let top = |v: f64| (v.to_bits() >> 52) as usize - (1.5e-3f64.to_bits() >> 52) as usize;
+        assert_eq!(pages.len(), top(-3.0e9) + 1);
+        // 2.0 and 3.0 share an exponent: 2.0 first (index 0), then 3.0
+        // twice in one bucket, its index the top 10 mantissa bits.
+        let page = pages[top(3.0)].as_array().expect("page of 2 and 3");
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[0][0], 0);
+        assert_eq!(page[1][0], (3.0f64.to_bits() >> 42) & 1023);
+        assert_eq!(page[1][1].as_f64(), Some(2.0 * ONE as f64));
+        assert_eq!((&page[1][3], &page[1][4]), (&3.0.into(), &3.0.into()));
+        // No value between 7.25e8 (2^29) and 3e9 (2^31) in size: no page.
+        assert!(pages[top(7.25e8) + 1].is_null());
+        // An empty sketch saves and loads too.
+        let empty: Sketch =
+            serde_json::from_str(&serde_json::to_string(&Sketch::new()).expect("s")).expect("d");
+        assert_eq!(empty, Sketch::new());
     }
 }
