@@ -458,23 +458,31 @@ impl Slice {
         let mut quick = Box::new(QuickRows([empty; SUB_SLICES]));
         for (j, row) in quick.0.iter_mut().enumerate() {
             let (r, top) = (ratios[j], ratios[j + 1]);
+            // `r^(c-1)` and `top^c`, one factor more per count (their
+            // rounding, a few parts in 1e15, is far inside the margins).
+            let mut r_less = r.powi(quick_base.saturating_sub(1) as i32);
+            let mut top_c = top.powi(quick_base.max(1) as i32);
             for q in 0..QUICK {
                 let c = quick_base + q as u32;
-                let cf = f64::from(c);
-                if c == 0 || r - spread <= 0.0 || cf * (1.0 - r + spread) > MAX_INVERTED_DROPS {
+                if c == 0 {
                     continue;
                 }
-                let none = r.powi(c as i32);
-                row.keep[q] = units_below(none * (1.0 - 1e-12) - 1e-15);
-                let most_none = top.powi(c as i32) * (1.0 + 1e-12) + 1e-15;
-                let at_most_one = none + cf * r.powi(c as i32 - 1) * (1.0 - r);
-                let (low, high) = (
-                    units_above(most_none),
-                    units_below(at_most_one * (1.0 - 1e-12) - 1e-15),
-                );
-                if low < high {
-                    row.one[q] = [low, high];
+                let none = r_less * r;
+                let cf = f64::from(c);
+                if r - spread > 0.0 && cf * (1.0 - r + spread) <= MAX_INVERTED_DROPS {
+                    row.keep[q] = units_below(none * (1.0 - 1e-12) - 1e-15);
+                    let most_none = top_c * (1.0 + 1e-12) + 1e-15;
+                    let at_most_one = none + cf * r_less * (1.0 - r);
+                    let (low, high) = (
+                        units_above(most_none),
+                        units_below(at_most_one * (1.0 - 1e-12) - 1e-15),
+                    );
+                    if low < high {
+                        row.one[q] = [low, high];
+                    }
                 }
+                r_less = none;
+                top_c *= top;
             }
         }
         Some(Slice {
@@ -551,7 +559,9 @@ impl Slice {
 /// The largest multiple of 2^-16 not above `x`, in units of 2^-16 (0 for
 /// `x <= 0`, at most 65,535).
 fn units_below(x: f64) -> u16 {
-    (x * 65_536.0).floor().clamp(0.0, 65_535.0) as u16
+    // The conversion truncates and saturates: the floor, clamped (without
+    // a call to `floor`, which the generic x86-64 target lacks).
+    (x * 65_536.0) as u16
 }
 
 /// The smallest multiple of 2^-16 not below `x`, in units of 2^-16, at
@@ -559,7 +569,9 @@ fn units_below(x: f64) -> u16 {
 /// the low end of a window whose high end, from [`units_below`], is at most
 /// 65,535, so a clamped value never opens a window).
 fn units_above(x: f64) -> u16 {
-    (x * 65_536.0).ceil().clamp(0.0, 65_535.0) as u16
+    let y = x * 65_536.0;
+    let t = y as u16;
+    t.saturating_add(u16::from(f64::from(t) < y))
 }
 
 /// The thinning ratio at `frac` of eighth `j`, interpolated linearly

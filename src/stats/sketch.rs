@@ -137,6 +137,12 @@ struct Side {
 impl Side {
     /// The chunk of `key`, creating it (and widening the range) if need be.
     fn chunk(&mut self, key: u32) -> &mut Chunk {
+        self.entry(key)
+            .get_or_insert_with(|| Box::new([EMPTY; CHUNK]))
+    }
+
+    /// The table's entry for `key`, widening the range if need be.
+    fn entry(&mut self, key: u32) -> &mut Option<Chunk> {
         if self.chunks.is_empty() {
             self.base = key;
         }
@@ -149,7 +155,7 @@ impl Side {
         if i >= self.chunks.len() {
             self.chunks.resize_with(i + 1, || None);
         }
-        self.chunks[i].get_or_insert_with(|| Box::new([EMPTY; CHUNK]))
+        &mut self.chunks[i]
     }
 
     /// `(key, chunk)` of every chunk, in increasing order of key.
@@ -481,11 +487,17 @@ impl Sketch {
         self.zero += other.zero;
         for (dst, src) in self.sides.iter_mut().zip(&other.sides) {
             for (key, s) in src.keyed() {
-                for (d, s) in dst.chunk(key).iter_mut().zip(s.iter()) {
-                    d.weight += s.weight;
-                    d.sum += s.sum;
-                    d.min = d.min.min(s.min);
-                    d.max = d.max.max(s.max);
+                let entry = dst.entry(key);
+                match entry {
+                    None => *entry = Some(s.clone()),
+                    Some(d) => {
+                        for (d, s) in d.iter_mut().zip(s.iter()) {
+                            d.weight += s.weight;
+                            d.sum += s.sum;
+                            d.min = d.min.min(s.min);
+                            d.max = d.max.max(s.max);
+                        }
+                    }
                 }
             }
         }
