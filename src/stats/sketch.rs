@@ -400,11 +400,11 @@ impl Sketch {
                     if b.is_null() {
                         self.zero += wfx;
                     } else {
-                        // SAFETY: `b` points into a chunk, a boxed slice
+                        // SAFETY: `b` points into a chunk, a boxed array
                         // that is never moved, resized or freed while the
-                        // sketch lives (finding later buckets may add pages
-                        // and chunks, and may move the boxes of pages within
-                        // `pages`, but never the chunks' own storage), and
+                        // sketch lives (finding later buckets may add chunks
+                        // and may move the boxes within a side's table as
+                        // it grows, but never the chunks' own storage), and
                         // no other reference to that bucket is alive here.
                         Self::update(unsafe { &mut *b }, v, w, wfx);
                     }
