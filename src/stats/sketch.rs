@@ -332,7 +332,14 @@ impl Sketch {
     fn bucket(&mut self, v: f64) -> *mut Bucket {
         debug_assert!(v.is_finite() && v != 0.0);
         let bits = v.to_bits();
-        let side = &mut self.sides[(bits >> 63) as usize];
+        // Negative values are rare: a branch, not an index computed from
+        // the sign.
+        let [positive, negative] = &mut self.sides;
+        let side = if (bits as i64) < 0 {
+            negative
+        } else {
+            positive
+        };
         let key = (bits >> CHUNK_SHIFT) as u32;
         let at = ((bits >> (52 - SUB_BITS)) as usize) % CHUNK;
         if let Some(Some(chunk)) = side.chunks.get_mut(key.wrapping_sub(side.base) as usize) {
