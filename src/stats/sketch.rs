@@ -199,8 +199,8 @@ struct SavedSketch {
 #[derive(Serialize, Deserialize)]
 struct SparsePage(Vec<(u16, u128, i128, f64, f64)>);
 
-impl From<Sketch> for SavedSketch {
-    fn from(s: Sketch) -> SavedSketch {
+impl From<&Sketch> for SavedSketch {
+    fn from(s: &Sketch) -> SavedSketch {
         let per_page = CHUNKS as u32;
         let keyed = || s.sides.iter().flat_map(|side| side.keyed());
         let tops = || keyed().map(|(key, _)| (key / per_page) as u16);
@@ -230,6 +230,12 @@ impl From<Sketch> for SavedSketch {
             base: low,
             pages,
         }
+    }
+}
+
+impl Serialize for Sketch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SavedSketch::from(self).serialize(serializer)
     }
 }
 
@@ -271,8 +277,10 @@ pub const DEFER: usize = 65_536;
 const BLOCK: usize = 32;
 
 /// A mergeable weighted quantile sketch (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(into = "SavedSketch", from = "SavedSketch")]
+/// Saved in its sparse form (`SavedSketch`), made from a reference (no copy of the
+/// buckets first).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(from = "SavedSketch")]
 pub struct Sketch {
     zero: u128,
     /// The buckets of positive values, then of negative ones.
