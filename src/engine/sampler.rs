@@ -190,8 +190,8 @@ struct QuickRow {
     one: [[u16; 2]; QUICK],
 }
 
-/// A slice's quick tests, one row per eighth: a draw reads the row's first
-/// cache line, and the second only when the first test fails.
+/// A slice's quick tests, one row per eighth (two cache lines; a draw reads
+/// its count's bounds in both).
 #[derive(Debug)]
 struct QuickRows([QuickRow; SUB_SLICES]);
 
@@ -287,12 +287,16 @@ impl BinomialTable {
                 if q < QUICK {
                     let h = (bits >> 48) as u16;
                     let row = &s.quick.0[j];
-                    if h < row.keep[q] {
-                        return candidates;
-                    }
+                    // Both tests at once and one branch on either: which
+                    // test settles a draw is random, and a branch on each
+                    // would often be mispredicted (late, after the table's
+                    // load). The windows do not overlap (`keep <= low`), and
+                    // a draw in the first keeps every candidate.
+                    let keep = h < row.keep[q];
                     let [low, high] = row.one[q];
-                    if h >= low && h < high {
-                        return candidates - 1;
+                    let one = (h >= low) & (h < high);
+                    if crate::math::one_branch(keep | one) {
+                        return candidates - u32::from(!keep);
                     }
                 }
                 let u = unit_of(bits);
