@@ -13,7 +13,7 @@
 //! follows the bins touched, never the number of paths, and a bin is found
 //! by address arithmetic (no hashing). Queries list the bins in order.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,12 +48,13 @@ pub struct Contributions {
 }
 
 /// Contributions as saved (shard and checkpoint files): every touched bin
-/// by key.
+/// by key, in ascending order (the same contributions always give the same
+/// bytes).
 #[derive(Serialize, Deserialize)]
 struct SavedContributions {
     parts: usize,
     zero: u128,
-    bins: HashMap<u32, Box<[i128]>>,
+    bins: BTreeMap<u32, Box<[i128]>>,
 }
 
 impl From<Contributions> for SavedContributions {
@@ -248,6 +249,34 @@ impl Contributions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_bins_come_in_key_order() {
+        // The same paths added in two orders: the saved forms are the same
+        // text, with the bins by ascending key.
+        let totals: Vec<f64> = (1..200).map(|i| f64::from(i) * 1.37e6).collect();
+        let mut a = Contributions::new(1);
+        let mut b = Contributions::new(1);
+        for &t in &totals {
+            a.add(t, &[t], 1.0, ONE);
+        }
+        for &t in totals.iter().rev() {
+            b.add(t, &[t], 1.0, ONE);
+        }
+        let (ta, tb) = (
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap(),
+        );
+        assert_eq!(ta, tb);
+        // The keys as they appear in the text (`"key":[`).
+        let bins = &ta[ta.find("\"bins\"").unwrap()..];
+        let keys: Vec<u32> = bins
+            .split("\":[")
+            .filter_map(|s| s.rsplit('"').next()?.parse().ok())
+            .collect();
+        assert!(keys.len() > 10);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn contributions_add_up_with_ties_at_the_boundary() {

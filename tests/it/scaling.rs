@@ -85,6 +85,40 @@ fn concurrent_shards_merge_to_the_whole_run() {
     }
 }
 
+/// A shard file's text without its `elapsed_seconds` (the one field that
+/// differs between two runs of the same shard).
+fn without_elapsed(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let at = text.find("\"elapsed_seconds\":").expect("elapsed_seconds");
+    let end = at + text[at..].find(',').unwrap();
+    format!("{}{}", &text[..at], &text[end..])
+}
+
+#[test]
+fn a_shard_file_is_the_same_bytes_every_time() {
+    // Same shard twice, at different thread counts: byte for byte the same
+    // file apart from its run time (the ES contributions' bins and the
+    // sketches are written in key order).
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let f = dir.path().join(format!("shard-{threads}.json"));
+            let o = Process::new(bin())
+                .arg("run")
+                .arg(scenario())
+                .args(["--paths", "20000", "--threads", threads, "--quiet"])
+                .args(["--shard", "1/3", "--json"])
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            f
+        })
+        .collect();
+    assert_eq!(without_elapsed(&files[0]), without_elapsed(&files[1]));
+}
+
 #[test]
 fn merge_refuses_incomplete_duplicated_and_foreign_sets() {
     let dir = tempfile::tempdir().unwrap();
