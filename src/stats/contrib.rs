@@ -36,8 +36,10 @@ struct Page {
 }
 
 /// Per-bin sums of the parts of a non-negative total.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(into = "SavedContributions", from = "SavedContributions")]
+/// Saved in its sparse form (`SavedContributions`), written from a
+/// reference (no copy of the pages first).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(from = "SavedContributions")]
 pub struct Contributions {
     /// Number of parts.
     parts: usize,
@@ -50,25 +52,28 @@ pub struct Contributions {
 /// Contributions as saved (shard and checkpoint files): every touched bin
 /// by key, in ascending order (the same contributions always give the same
 /// bytes).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SavedContributions {
     parts: usize,
     zero: u128,
     bins: BTreeMap<u32, Box<[i128]>>,
 }
 
-impl From<Contributions> for SavedContributions {
-    fn from(c: Contributions) -> Self {
-        let bins = c
-            .rows()
-            .into_iter()
-            .map(|(k, r)| (k, r.to_vec().into_boxed_slice()))
-            .collect();
-        SavedContributions {
-            parts: c.parts,
-            zero: c.zero,
-            bins,
+impl Serialize for Contributions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// [`SavedContributions`] borrowing the rows.
+        #[derive(Serialize)]
+        struct Saved<'a> {
+            parts: usize,
+            zero: u128,
+            bins: BTreeMap<u32, &'a [i128]>,
         }
+        Saved {
+            parts: self.parts,
+            zero: self.zero,
+            bins: self.rows().into_iter().collect(),
+        }
+        .serialize(serializer)
     }
 }
 

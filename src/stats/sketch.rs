@@ -855,8 +855,8 @@ mod tests {
         assert_eq!(empty, Sketch::new());
     }
 
-    /// The fast conversion agrees with the general one everywhere: in
-    /// range, at the edges of i64 (-2^63 itself included) and beyond.
+    /// `lower` and `upper` equal the comparisons they replace, for values of
+    /// both signs, subnormal, infinite and equal ones.
     #[test]
     fn lower_and_upper_are_the_branches_they_replace() {
         let values = [
@@ -890,6 +890,8 @@ mod tests {
         }
     }
 
+    /// The fast conversion agrees with the general one everywhere: in
+    /// range, at the edges of i64 (-2^63 itself included) and beyond.
     #[test]
     fn fixed_values_truncate_like_the_general_conversion() {
         let edge = 2f64.powi(63) / SUM_SCALE;
