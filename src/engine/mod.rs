@@ -224,8 +224,8 @@ pub fn simulate_saving(
         return Err(e);
     }
     let mut total = Accumulator::new(model);
-    for part in &parts {
-        total.merge(part);
+    for part in parts {
+        total.merge_owned(part);
     }
     Ok(total)
 }

@@ -495,12 +495,28 @@ impl Sharing {
         for c in self.common.iter_mut().flatten() {
             c.settle();
         }
-        for (i, stat) in stats.iter_mut().enumerate() {
-            match self.root(i) {
+        let roots: Vec<Link> = (0..stats.len()).map(|i| self.root(i)).collect();
+        // The last figure of each root takes the common sketch itself (its
+        // chunks moved, not copied); the others add a copy.
+        let mut last = vec![usize::MAX; self.common.len()];
+        for (i, root) in roots.iter().enumerate() {
+            if let Link::Figure(r) = *root
+                && let Some(l) = last.get_mut(r)
+            {
+                *l = i;
+            }
+        }
+        for ((i, stat), root) in stats.iter_mut().enumerate().zip(roots) {
+            match root {
                 Link::Zero => stat.sketch_mut().add_zero_weight(self.common_weight),
                 Link::Figure(r) => {
-                    if let Some(Some(c)) = self.common.get(r) {
-                        stat.sketch_mut().merge(c);
+                    if let Some(Some(c)) = self.common.get_mut(r) {
+                        if last[r] == i {
+                            let c = std::mem::replace(c, Sketch::with_defer(self.defer));
+                            stat.sketch_mut().merge_owned(c);
+                        } else {
+                            stat.sketch_mut().merge(c);
+                        }
                     }
                 }
             }
@@ -785,6 +801,25 @@ impl Accumulator {
     /// Adds another (flushed, settled) accumulator into this one (settling
     /// this one first).
     pub fn merge(&mut self, other: &Accumulator) {
+        self.merge_counts(other);
+        for (a, b) in self.stats.iter_mut().zip(&other.stats) {
+            a.merge(b);
+        }
+    }
+
+    /// [`Accumulator::merge`] taking the other accumulator by value: its
+    /// sketches' chunks are moved rather than copied where they can be
+    /// (the same result, see [`crate::stats::Sketch::merge_owned`]).
+    pub fn merge_owned(&mut self, mut other: Accumulator) {
+        self.merge_counts(&other);
+        let stats = std::mem::take(&mut other.stats);
+        for (a, b) in self.stats.iter_mut().zip(stats) {
+            a.merge_owned(b);
+        }
+    }
+
+    /// Everything of a merge but the figures' accumulators.
+    fn merge_counts(&mut self, other: &Accumulator) {
         self.settle();
         assert!(
             other.sharing.is_idle(),
@@ -792,9 +827,6 @@ impl Accumulator {
         );
         self.paths += other.paths;
         self.weight.merge(&other.weight);
-        for (a, b) in self.stats.iter_mut().zip(&other.stats) {
-            a.merge(b);
-        }
         let zip =
             |a: &mut [ProbAcc], b: &[ProbAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.merge(y));
         zip(&mut self.depleted_by, &other.depleted_by);

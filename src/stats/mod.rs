@@ -122,12 +122,25 @@ impl StatAcc {
 
     /// Adds a settled accumulator into this one (settling this one first).
     pub fn merge(&mut self, other: &StatAcc) {
+        self.merge_sums(other);
+        self.sketch.merge(&other.sketch);
+    }
+
+    /// [`StatAcc::merge`] taking the other accumulator by value (its
+    /// sketch's chunks are moved where they can be, see
+    /// [`Sketch::merge_owned`]).
+    pub fn merge_owned(&mut self, other: StatAcc) {
+        self.merge_sums(&other);
+        self.sketch.merge_owned(other.sketch);
+    }
+
+    /// The moments' part of a merge.
+    fn merge_sums(&mut self, other: &StatAcc) {
         debug_assert_eq!(self.shift.to_bits(), other.shift.to_bits());
         self.settle();
         self.s1.merge(&other.s1);
         self.s2.merge(&other.s2);
         self.s3.merge(&other.s3);
-        self.sketch.merge(&other.sketch);
     }
 
     /// The estimate of the mean over `paths` paths.

@@ -561,6 +561,26 @@ impl Sketch {
         }
     }
 
+    /// [`Sketch::merge`] taking the other sketch by value: the one with the
+    /// longer tables keeps its chunks and the other is added into it, so
+    /// that merging into an empty sketch moves the chunks instead of
+    /// copying them. The same result, bucket for bucket and in the same
+    /// form: buckets add and take least and greatest values exactly, in
+    /// either order, and a side's table always runs from its lowest chunk
+    /// to its highest. This sketch keeps its own `defer`.
+    pub fn merge_owned(&mut self, mut other: Sketch) {
+        self.settle();
+        assert!(
+            other.pending.is_empty(),
+            "merging an unsettled sketch would drop values"
+        );
+        let len = |s: &Sketch| s.sides.iter().map(|d| d.chunks.len()).sum::<usize>();
+        if len(&other) > len(self) {
+            std::mem::swap(&mut self.sides, &mut other.sides);
+        }
+        self.merge(&other);
+    }
+
     /// Total fixed-point weight in the sketch.
     pub fn total_weight(&self) -> u128 {
         self.bins().iter().map(|b| b.weight).sum()
@@ -809,6 +829,34 @@ mod tests {
         let b = sketch_of(&values[1234..]);
         a.merge(&b);
         assert_eq!(a, whole);
+    }
+
+    /// Merging by value gives the sketch merging by reference gives, in
+    /// the same form, whichever side has more chunks and with empty sides
+    /// (the chunks of the larger are kept, the smaller added in).
+    #[test]
+    fn merge_owned_is_merge() {
+        let values: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 4999) as f64 * 1234.5 - 1e6)
+            .map(|v| if v < -9e5 { 0.0 } else { v })
+            .collect();
+        let whole = sketch_of(&values);
+        for split in [0, 3, 1234, 4990, 5000] {
+            let (left, right) = (sketch_of(&values[..split]), sketch_of(&values[split..]));
+            let mut by_ref = left.clone();
+            by_ref.merge(&right);
+            let mut by_value = left.clone();
+            by_value.merge_owned(right.clone());
+            assert_eq!(by_value, by_ref, "split at {split}");
+            assert_eq!(by_value, whole, "split at {split}");
+            let mut other_way = right;
+            other_way.merge_owned(left);
+            assert_eq!(other_way, whole, "split at {split}, reversed");
+        }
+        let mut into_empty = Sketch::with_defer(7);
+        into_empty.merge_owned(whole.clone());
+        assert_eq!(into_empty.bins(), whole.bins());
+        assert_eq!(into_empty.defer, 7, "the sketch keeps its own defer");
     }
 
     #[test]
