@@ -555,6 +555,11 @@ impl Workspace {
             *x = g.argument(self.z[0], &self.z[1..], sqrt_w);
             *at = g.sampler.as_ref().and_then(|s| s.locate(*x));
         }
+        for (g, at) in model.groups.iter().zip(&self.spots) {
+            if let (Some(s), Some(at)) = (&g.sampler, *at) {
+                s.prefetch_quick(at);
+            }
+        }
         let draws = (self.args.iter().zip(&self.spots))
             .zip(self.defaults.iter_mut().zip(&self.active_count));
         for (g, ((&x, &at), (defaults, &active))) in model.groups.iter().zip(draws) {
