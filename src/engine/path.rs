@@ -14,7 +14,7 @@ use rand_distr::{Beta, ChiSquared, Distribution, StandardNormal};
 
 use super::outcome::{Layout, PathOutcome, Rows, slot};
 use super::sampler::{Lanes16, PathRng, exact_binomial};
-use crate::math::norm_cdf;
+use crate::math::{norm_cdf, prefetch};
 use crate::model::compensation::{basis_amount, own_claim};
 use crate::model::ledger::{Ledger, exceeds};
 use crate::model::{Figures, GroupKind, LgdKind, Model};
@@ -638,19 +638,23 @@ impl Workspace {
                     let mut exposure = 0.0;
                     let mut claim = 0.0;
                     if capped {
-                        self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
+                        let take = &mut |pos: u32| {
                             // SAFETY: selections give positions below the
                             // group's size, the length of `amounts`.
                             let [e, c] = unsafe { *amounts.add(pos as usize) };
                             exposure += e;
                             claim += c;
-                        });
+                        };
+                        let ahead = |pos: u32| prefetch(amounts.wrapping_add(pos as usize));
+                        self.select(gi, g.renew, n, k, rng, take, ahead);
                     } else {
                         let exposures = g.exposures.as_ptr();
-                        self.select(gi, g.renew, n, k, rng, &mut |pos: u32| {
+                        let take = &mut |pos: u32| {
                             // SAFETY: as above, for `exposures`.
                             exposure += unsafe { *exposures.add(pos as usize) };
-                        });
+                        };
+                        let ahead = |pos: u32| prefetch(exposures.wrapping_add(pos as usize));
+                        self.select(gi, g.renew, n, k, rng, take, ahead);
                     }
                     if !g.renew {
                         self.nonrenew_active[bank as usize] -= exposure;
@@ -676,7 +680,8 @@ impl Workspace {
                         total.recovery += f.recovery;
                         total.exposure += f.exposure;
                     };
-                    self.select(gi, g.renew, n, k, rng, &mut take);
+                    let ahead = |pos: u32| prefetch(figures.as_ptr().wrapping_add(pos as usize));
+                    self.select(gi, g.renew, n, k, rng, &mut take, ahead);
                     if !g.renew {
                         self.nonrenew_active[bank as usize] -= total.exposure;
                     }
@@ -686,7 +691,7 @@ impl Workspace {
                     // Positions first, then each loan's own draws (Beta LGDs).
                     let mut picked = std::mem::take(&mut self.picked);
                     picked.clear();
-                    self.select(gi, g.renew, n, k, rng, &mut |p| picked.push(p));
+                    self.select(gi, g.renew, n, k, rng, &mut |p| picked.push(p), |_| {});
                     for &pos in &picked {
                         let terms = model.terms[g.loans[pos as usize] as usize];
                         let cell = match terms.lgd {
@@ -709,7 +714,12 @@ impl Workspace {
 
     /// Picks the `k` defaulted loans among the `n` active ones of group
     /// `gi`, calling `take` with each position: renewed groups by Floyd's
-    /// selection, the others by a partial shuffle that retires them.
+    /// selection, asking ahead for figures with `ahead` (see [`floyd`]), the
+    /// others by a partial shuffle that retires them.
+    // `n` is what the caller already holds: reading it here again instead
+    // changed the compiler's choices in the selection loops (+174
+    // instructions a plan-2017 path, +4.9% on the 100k portfolio).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn select(
         &mut self,
@@ -719,9 +729,10 @@ impl Workspace {
         k: usize,
         rng: &mut PathRng,
         take: &mut impl FnMut(u32),
+        ahead: impl Fn(u32),
     ) {
         if renew {
-            self.selector.pick(gi, k as u32, rng, take);
+            self.selector.pick(gi, k as u32, rng, take, ahead);
         } else {
             partial_shuffle(&mut self.active[gi], gi, n, k, rng, &mut self.swaps, take);
             self.active_count[gi] -= k;
@@ -1099,7 +1110,14 @@ impl Selector {
     /// Picks `k` of the loans of group `group`, calling `take` with each
     /// position.
     #[inline]
-    fn pick(&mut self, group: usize, k: u32, rng: &mut PathRng, take: &mut impl FnMut(u32)) {
+    fn pick(
+        &mut self,
+        group: usize,
+        k: u32,
+        rng: &mut PathRng,
+        take: &mut impl FnMut(u32),
+        ahead: impl Fn(u32),
+    ) {
         let (start, len, epoch) = &mut self.groups[group];
         let n = *len as u32;
         assert!(k <= n);
@@ -1111,7 +1129,7 @@ impl Selector {
             *epoch = 1;
         }
         let epoch = *epoch;
-        floyd(n, k, rng, |pick, j| {
+        floyd(n, k, rng, ahead, |pick, j| {
             // SAFETY: `pick <= j` (a uniform draw below `j + 1`) and
             // `j < n == stamps.len()`: both index inside `stamps`.
             unsafe {
@@ -1134,14 +1152,20 @@ impl Selector {
 /// Each draw uses a lane of a 64-bit number by Lemire's unbiased method (a
 /// rejected lane is redrawn): 16-bit lanes for groups of up to 4,096 loans,
 /// where a lane is rarely rejected, 32-bit lanes for larger ones.
+///
+/// In larger groups, whose figures outgrow the processor's nearer caches,
+/// `ahead(t)` is called with each draw before its step, to ask for `t`'s
+/// figures (a hint): the step reads them only after checking `t`'s mark,
+/// and the request lets the two loads overlap.
 #[inline]
-fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
+fn floyd(n: u32, k: u32, rng: &mut PathRng, ahead: impl Fn(u32), mut step: impl FnMut(u32, u32)) {
     /// Draws with `LANES` lanes of `BITS` bits per 64-bit number.
     #[inline(always)]
     fn run<const BITS: u32, const LANES: u32>(
         n: u32,
         k: u32,
         rng: &mut PathRng,
+        ahead: &impl Fn(u32),
         step: &mut impl FnMut(u32, u32),
     ) {
         let mask = (1u64 << BITS) - 1;
@@ -1161,6 +1185,9 @@ fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
                 while m & mask < threshold {
                     m = (rng.next_u64() & mask) * bound;
                 }
+            }
+            if BITS == 32 {
+                ahead((m >> BITS) as u32);
             }
             step((m >> BITS) as u32, j);
         };
@@ -1184,9 +1211,9 @@ fn floyd(n: u32, k: u32, rng: &mut PathRng, mut step: impl FnMut(u32, u32)) {
         }
     }
     if n <= 1 << 12 {
-        run::<16, 4>(n, k, rng, &mut step);
+        run::<16, 4>(n, k, rng, &ahead, &mut step);
     } else {
-        run::<32, 2>(n, k, rng, &mut step);
+        run::<32, 2>(n, k, rng, &ahead, &mut step);
     }
 }
 
@@ -1209,5 +1236,46 @@ fn partial_shuffle(
         active.swap(pick, last);
         swaps.push((group as u32, pick as u32, last as u32));
         take(active[last]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large groups ask for every draw's figures before its step, small
+    /// ones never; asking changes no draw and no number taken.
+    #[test]
+    fn floyd_asks_ahead_in_large_groups_only() {
+        for (n, k, asks) in [(500u32, 40u32, false), (10_000, 301, true)] {
+            let (mut hinted, mut plain) = (PathRng::seed_from_u64(5), PathRng::seed_from_u64(5));
+            let asked = std::cell::RefCell::new(Vec::new());
+            let mut steps = Vec::new();
+            floyd(
+                n,
+                k,
+                &mut hinted,
+                |t| asked.borrow_mut().push(t),
+                |t, j| steps.push((t, j, asked.borrow().len())),
+            );
+            let mut expected = Vec::new();
+            floyd(n, k, &mut plain, |_| {}, |t, j| expected.push((t, j)));
+            let got: Vec<(u32, u32)> = steps.iter().map(|&(t, j, _)| (t, j)).collect();
+            assert_eq!(got, expected, "n = {n}");
+            assert_eq!(hinted.next_u64(), plain.next_u64(), "n = {n}");
+            let asked = asked.into_inner();
+            if asks {
+                assert_eq!(asked.len(), k as usize);
+                for (i, &(t, _, before)) in steps.iter().enumerate() {
+                    assert_eq!(
+                        (asked[i], before),
+                        (t, i + 1),
+                        "draw {i} asked before its step"
+                    );
+                }
+            } else {
+                assert!(asked.is_empty(), "n = {n}");
+            }
+        }
     }
 }
