@@ -39,7 +39,7 @@ struct Page {
 /// Saved in its sparse form (`SavedContributions`), written from a
 /// reference (no copy of the pages first).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(from = "SavedContributions")]
+#[serde(from = "SavedContributions<Box<[i128]>>")]
 pub struct Contributions {
     /// Number of parts.
     parts: usize,
@@ -51,24 +51,17 @@ pub struct Contributions {
 
 /// Contributions as saved (shard and checkpoint files): every touched bin
 /// by key, in ascending order (the same contributions always give the same
-/// bytes).
-#[derive(Deserialize)]
-struct SavedContributions {
+/// bytes). Rows are written borrowed (`&[i128]`) and read owned.
+#[derive(Serialize, Deserialize)]
+struct SavedContributions<R> {
     parts: usize,
     zero: u128,
-    bins: BTreeMap<u32, Box<[i128]>>,
+    bins: BTreeMap<u32, R>,
 }
 
 impl Serialize for Contributions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        /// [`SavedContributions`] borrowing the rows.
-        #[derive(Serialize)]
-        struct Saved<'a> {
-            parts: usize,
-            zero: u128,
-            bins: BTreeMap<u32, &'a [i128]>,
-        }
-        Saved {
+        SavedContributions::<&[i128]> {
             parts: self.parts,
             zero: self.zero,
             bins: self.rows().into_iter().collect(),
@@ -77,8 +70,8 @@ impl Serialize for Contributions {
     }
 }
 
-impl From<SavedContributions> for Contributions {
-    fn from(s: SavedContributions) -> Self {
+impl From<SavedContributions<Box<[i128]>>> for Contributions {
+    fn from(s: SavedContributions<Box<[i128]>>) -> Self {
         let mut c = Contributions::new(s.parts);
         c.zero = s.zero;
         for (key, src) in s.bins {

@@ -443,12 +443,8 @@ impl Sketch {
                 self.zero += u128::from(zeros) * ONE;
                 for (&b, &v) in buckets.iter().zip(values) {
                     if !b.is_null() {
-                        // SAFETY: as below.
-                        let b = unsafe { &mut *b };
-                        b.weight += ONE;
-                        b.sum += fixed_value(v);
-                        b.min = lower(b.min, v);
-                        b.max = upper(b.max, v);
+                        // SAFETY: as below. (`1.0 * v` is `v` exactly.)
+                        Self::update(unsafe { &mut *b }, v, 1.0, ONE);
                     }
                 }
             }
